@@ -1,0 +1,55 @@
+"""Load and validate the user's scrape YAML (Prometheus' or the collector's form).
+
+Public API::
+
+    from agent.config import load, loads, ConfigError
+    cfg = load("prometheus.yml")        # -> Config, or raises ConfigError listing every problem
+"""
+
+from __future__ import annotations
+
+from agent.config._types import (
+    DEFAULT_SCRAPE_PROTOCOLS,
+    AgentSection,
+    Authorization,
+    BasicAuth,
+    Config,
+    FileSDConfig,
+    GlobalConfig,
+    HTTPClientConfig,
+    HTTPHeader,
+    K8sAttachMetadata,
+    K8sNamespaces,
+    K8sSelector,
+    KubernetesSDConfig,
+    NodeLocalConfig,
+    OTLPConfig,
+    OTLPTLSConfig,
+    QueueConfig,
+    ScrapeConfig,
+    StaticConfig,
+    TLSConfig,
+)
+
+__all__ = [
+    "DEFAULT_SCRAPE_PROTOCOLS",
+    "AgentSection",
+    "Authorization",
+    "BasicAuth",
+    "Config",
+    "FileSDConfig",
+    "GlobalConfig",
+    "HTTPClientConfig",
+    "HTTPHeader",
+    "K8sAttachMetadata",
+    "K8sNamespaces",
+    "K8sSelector",
+    "KubernetesSDConfig",
+    "NodeLocalConfig",
+    "OTLPConfig",
+    "OTLPTLSConfig",
+    "QueueConfig",
+    "ScrapeConfig",
+    "StaticConfig",
+    "TLSConfig",
+]
