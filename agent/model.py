@@ -127,3 +127,25 @@ class EncodedBatch:
 
 def is_nan(v: float) -> bool:
     return math.isnan(v)
+
+
+@dataclass(slots=True)
+class TargetStatus:
+    """One active target as the targets API shows it (Prometheus' /api/v1/targets shape)."""
+
+    scrape_pool: str
+    scrape_url: str
+    discovered_labels: Mapping[str, str]
+    labels: Mapping[str, str]
+    health: str = "unknown"  # "up" | "down" | "unknown"
+    last_error: str = ""
+    last_scrape: float | None = None  # unix seconds of the last scrape's start
+    last_scrape_duration: float = 0.0
+    scrape_interval: float = 0.0
+    scrape_timeout: float = 0.0
+
+
+@dataclass(slots=True)
+class DroppedTarget:
+    scrape_pool: str
+    discovered_labels: Mapping[str, str]
