@@ -1,0 +1,333 @@
+"""End-to-end benchmark: the real `scrape-agent run` process vs Debian's Prometheus on the same page.
+
+    python bench/agent_bench.py [--page ksm|cadvisor|histograms] [--interval 5] [--scrapes 6]
+
+Both processes scrape the same generated page from a local HTTP server (in this process) at the same
+interval, one after the other. The agent pushes OTLP to a local receiver that does not decode. For
+each we read the process' CPU time (utime + stime from /proc/PID/stat) over a window after warm-up,
+count the scrapes the target server saw from it in that window, and report CPU per scrape, CPU per
+sample and peak RSS (VmHWM). Prints both and the ratio. Prometheus is installed with apt-get when
+missing (root only); otherwise its column says it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PageServer:
+    """Serves one page (pre-gzipped, so serving costs the benchmark process little)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.gz = gzip.compress(body, 1)
+        self.hits: dict[str, int] = {}
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                ua = self.headers.get("User-Agent", "").split("/")[0]
+                with outer.lock:
+                    outer.hits[ua] = outer.hits.get(ua, 0) + 1
+                use_gz = "gzip" in self.headers.get("Accept-Encoding", "")
+                data = outer.gz if use_gz else outer.body
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                if use_gz:
+                    self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def count(self, ua: str) -> int:
+        with self.lock:
+            return self.hits.get(ua, 0)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class NullOTLP:
+    """Accepts OTLP/HTTP posts without decoding them; counts bytes and requests."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                n = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(n)
+                outer.requests += 1
+                outer.bytes += n
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Result:
+    name: str
+    scrapes: int
+    cpu: float
+    samples: int
+    rss_mb: float
+
+    @property
+    def us_per_sample(self) -> float:
+        return self.cpu / max(1, self.scrapes * self.samples) * 1e6
+
+    @property
+    def ms_per_scrape(self) -> float:
+        return self.cpu / max(1, self.scrapes) * 1e3
+
+
+def wait_scrapes(
+    server: PageServer, ua: str, n: int, timeout: float, proc: subprocess.Popen[bytes]
+) -> None:
+    deadline = time.monotonic() + timeout
+    while server.count(ua) < n:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{ua} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{ua}: only {server.count(ua)} of {n} scrapes within {timeout:.0f}s"
+            )
+        time.sleep(0.05)
+
+
+def measure(
+    name: str,
+    ua: str,
+    cmd: list[str],
+    server: PageServer,
+    samples: int,
+    interval: float,
+    warmup: int,
+    scrapes: int,
+) -> Result:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = server.count(ua)
+        wait_scrapes(server, ua, base + warmup, interval * (warmup + 3) + 30, proc)
+        # let the last warm-up scrape finish its processing, then start the window
+        time.sleep(interval / 2)
+        c0, n0 = cpu_seconds(proc.pid), server.count(ua)
+        wait_scrapes(server, ua, n0 + scrapes, interval * (scrapes + 3) + 30, proc)
+        time.sleep(interval / 2)
+        c1, n1 = cpu_seconds(proc.pid), server.count(ua)
+        return Result(name, n1 - n0, c1 - c0, samples, peak_rss_mb(proc.pid))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def ensure_prometheus() -> str | None:
+    path = shutil.which("prometheus")
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing Debian's prometheus (apt-get) for the baseline ...", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "prometheus"],
+            check=False,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+    return shutil.which("prometheus")
+
+
+def make_page(kind: str) -> bytes:
+    from agent.devtools import pages
+
+    if kind == "ksm":
+        return pages.ksm_page()
+    if kind == "cadvisor":
+        return pages.cadvisor_page()
+    return pages.histogram_page()
+
+
+def count_samples(page: bytes) -> int:
+    return sum(1 for line in page.splitlines() if line and not line.startswith(b"#"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--page", default="ksm", choices=["ksm", "cadvisor", "histograms"])
+    ap.add_argument("--interval", type=float, default=5.0)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--scrapes", type=int, default=6)
+    ap.add_argument("--skip-prometheus", action="store_true")
+    args = ap.parse_args()
+
+    page = make_page(args.page)
+    samples = count_samples(page)
+    print(
+        f"page: {args.page}, {samples} samples, {len(page) / 1e6:.1f} MB; interval {args.interval:g}s, "
+        f"{args.warmup} warm-up + {args.scrapes} measured scrapes; {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    server = PageServer(page)
+    sink = NullOTLP()
+    tmp = Path(tempfile.mkdtemp(prefix="agent-bench-"))
+    interval = f"{args.interval:g}s"
+    results: list[Result] = []
+    try:
+        rules = (
+            "    metric_relabel_configs:\n"
+            "      - source_labels: [__name__]\n"
+            "        regex: 'kube_pod_container_status_.*_total'\n"
+            "        action: drop\n"
+            "      - target_label: cluster\n"
+            "        replacement: bench\n"
+        )
+        job = (
+            "scrape_configs:\n"
+            f"  - job_name: bench\n    scrape_interval: {interval}\n    scrape_timeout: {interval}\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{server.port}']\n" + rules
+        )
+        agent_cfg = tmp / "agent.yml"
+        agent_cfg.write_text(
+            job + f"scrape_agent:\n  otlp:\n    endpoint: http://127.0.0.1:{sink.port}\n"
+        )
+        agent_cmd = [
+            sys.executable,
+            "-m",
+            "agent",
+            "run",
+            f"--config.file={agent_cfg}",
+            f"--web.listen-address=127.0.0.1:{free_port()}",
+            f"--storage.path={tmp / 'queue'}",
+            "--log.level=warn",
+        ]
+        print("running scrape-agent ...", flush=True)
+        results.append(
+            measure(
+                "scrape-agent",
+                "scrape-agent",
+                agent_cmd,
+                server,
+                samples,
+                args.interval,
+                args.warmup,
+                args.scrapes,
+            )
+        )
+        print(f"  OTLP received: {sink.requests} requests, {sink.bytes / 1e6:.1f} MB", flush=True)
+
+        prom = None if args.skip_prometheus else ensure_prometheus()
+        if prom:
+            prom_cfg = tmp / "prometheus.yml"
+            prom_cfg.write_text(job)
+            prom_cmd = [
+                prom,
+                f"--config.file={prom_cfg}",
+                f"--storage.tsdb.path={tmp / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{free_port()}",
+                "--log.level=warn",
+            ]
+            print("running prometheus ...", flush=True)
+            results.append(
+                measure(
+                    "prometheus",
+                    "Prometheus",
+                    prom_cmd,
+                    server,
+                    samples,
+                    args.interval,
+                    args.warmup,
+                    args.scrapes,
+                )
+            )
+        else:
+            print("prometheus: ABSENT (not installed and could not be installed) - no baseline")
+    finally:
+        server.close()
+        sink.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(
+        f"{'process':<14}{'scrapes':>8}{'CPU ms/scrape':>15}{'CPU us/sample':>15}{'peak RSS MB':>13}"
+    )
+    for r in results:
+        print(
+            f"{r.name:<14}{r.scrapes:>8}{r.ms_per_scrape:>15.1f}{r.us_per_sample:>15.2f}{r.rss_mb:>13.0f}"
+        )
+    if len(results) == 2:
+        a, p = results
+        print(
+            f"ratio scrape-agent/prometheus: CPU per sample {a.us_per_sample / p.us_per_sample:.2f}x, "
+            f"peak RSS {a.rss_mb / p.rss_mb:.2f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
