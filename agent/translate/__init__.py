@@ -1,0 +1,955 @@
+"""Prometheus samples -> OTLP ``ExportMetricsServiceRequest`` bytes, as the collector's receiver.
+
+Public API::
+
+    from agent.translate import Translator
+    tr = Translator(cfg.agent)              # env: OTEL_RESOURCE_ATTRIBUTES (default os.environ)
+    for enc in tr.translate(batch):          # agent.model.ScrapeBatch -> [agent.model.EncodedBatch]
+        exporter.submit(enc)
+    tr.forget(job, instance)                 # target gone: drop its cached state
+
+Behaviour follows the OpenTelemetry Collector's ``prometheus`` receiver (see
+/work/shared/REFERENCE.md §2): one ResourceMetrics per (job, instance) taken from each sample's
+labels; types from the scrape metadata with the receiver's suffix-trimming lookup; histograms and
+summaries assembled from their ``_bucket``/``_count``/``_sum``/``_created`` series; stale markers
+as ``NoRecordedValue`` points; ``target_info`` folded into the resource.
+
+Decisions where the receiver gives no answer:
+
+- Scope: default name is the receiver's
+  (``github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver``)
+  so dashboards built on it keep working; the version is scrape-agent's.
+- Start times (``agent.start_time``): ``"true_reset_point"`` (default) does what the collector's
+  ``metricstarttime`` processor does with that strategy: first sighting start = its timestamp,
+  later points keep it, a reset (value, or histogram/summary count or sum, decreasing) sets the
+  start to the reset point's timestamp - 1 ms; stale points reuse the start and do not update
+  state; a ``_created`` sample wins over all of that. ``"none"``: start only from ``_created``
+  (the receiver's current behaviour). State is per target and dropped for series unseen for
+  ``STATE_TTL_SCRAPES`` scrapes of that target, and on ``forget()``.
+- Resource attribute precedence (later wins): ``OTEL_RESOURCE_ATTRIBUTES`` <
+  ``agent.resource_attributes`` < ``agent.cluster_name`` (``k8s.cluster.name``) < the
+  receiver's attributes (``service.name``, ``server.*``, ``url.scheme``, ``k8s.*``) <
+  ``target_info`` labels.
+- Histograms whose cumulative buckets decrease (or whose ``_count`` is below the last finite
+  bucket), with a missing/bad ``le``, or without ``_count`` are dropped and counted in
+  ``stats.dropped_points``; summaries without ``_count`` or with a bad ``quantile`` likewise.
+
+The hot path hand-encodes protobuf: each series' encoded attributes and point prefix are cached
+across scrapes, keyed by its ``Labels`` tuple.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import struct
+import time
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agent import __version__
+from agent.config._types import AgentSection
+from agent.model import EncodedBatch, Labels, MetricMeta, Sample, ScrapeBatch, is_stale_nan
+from agent.translate import _pb
+from agent.translate.units import unit_word_to_ucum
+
+__all__ = ["DEFAULT_SCOPE_NAME", "STATE_TTL_SCRAPES", "TranslateStats", "Translator"]
+
+log = logging.getLogger("agent.translate")
+
+DEFAULT_SCOPE_NAME = (
+    "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
+)
+STATE_TTL_SCRAPES = 10  # series (and their start-time state) unseen this many scrapes are dropped
+_SWEEP_EVERY = 5
+
+# The receiver's internalMetricMetadata (receiver/prometheusreceiver/internal/metadata.go).
+INTERNAL_METADATA: dict[str, MetricMeta] = {
+    "up": MetricMeta("gauge", "The scraping was successful"),
+    "scrape_duration_seconds": MetricMeta("gauge", "Duration of the scrape", "seconds"),
+    "scrape_samples_scraped": MetricMeta("gauge", "The number of samples the target exposed"),
+    "scrape_series_added": MetricMeta(
+        "gauge", "The approximate number of new series in this scrape"
+    ),
+    "scrape_samples_post_metric_relabeling": MetricMeta(
+        "gauge", "The number of samples remaining after metric relabeling was applied"
+    ),
+}
+
+_TRIMMABLE = ("_bucket", "_count", "_sum", "_total", "_info", "_created")
+_K8S_SD_TO_ATTR = (
+    ("__meta_kubernetes_pod_name", "k8s.pod.name"),
+    ("__meta_kubernetes_pod_uid", "k8s.pod.uid"),
+    ("__meta_kubernetes_pod_container_name", "k8s.container.name"),
+    ("__meta_kubernetes_namespace", "k8s.namespace.name"),
+    ("__meta_kubernetes_pod_node_name", "k8s.node.name"),
+    ("__meta_kubernetes_node_name", "k8s.node.name"),
+    ("__meta_kubernetes_endpoint_node_name", "k8s.node.name"),
+)
+_CONTROLLER_ATTR = {
+    "ReplicaSet": "k8s.replicaset.name",
+    "DaemonSet": "k8s.daemonset.name",
+    "StatefulSet": "k8s.statefulset.name",
+    "Job": "k8s.job.name",
+    "CronJob": "k8s.cronjob.name",
+}
+_NOT_POINT_ATTRS = frozenset({"__name__", "job", "instance", "__scheme__", "__metrics_path__"})
+
+# OTLP metric kinds and the Metric field that carries their data.
+_GAUGE, _SUM, _HIST, _SUMMARY = 0, 1, 2, 3
+_DATA_FIELD = {_GAUGE: 5, _SUM: 7, _HIST: 9, _SUMMARY: 11}
+_ATTR_FIELD = {_GAUGE: 7, _SUM: 7, _HIST: 9, _SUMMARY: 7}
+
+# Series roles.
+_R_VALUE, _R_CREATED, _R_BUCKET, _R_COUNT, _R_SUM, _R_HCREATED, _R_TARGET_INFO, _R_DROP = range(8)
+
+_NS_PER_MS = 1_000_000
+_F_TS_VAL = struct.Struct("<BQBd")  # time(3) + as_double(4)
+_F_TS_STALE = struct.Struct("<BQBB")  # time(3) + flags(8)=1
+_F_ST_TS_VAL = struct.Struct("<BQBQBd")  # start(2) + time(3) + as_double(4)
+_F_ST_TS_STALE = struct.Struct("<BQBQBB")  # start(2) + time(3) + flags(8)=1
+_F_TS = struct.Struct("<BQ")
+_DBL = struct.Struct("<d")
+_TEMPORALITY_CUMULATIVE = b"\x10\x02"
+_MONOTONIC = b"\x18\x01"
+_MKey = tuple[str, str, bytes, str]  # (job, instance, encoded scope, metric name)
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+@dataclass(slots=True)
+class TranslateStats:
+    """Plain counters (monotonic unless noted)."""
+
+    batches: int = 0
+    samples_in: int = 0
+    points_out: int = 0
+    requests_out: int = 0
+    bytes_out: int = 0
+    dropped_points: int = 0  # malformed groups/series dropped as the receiver does
+    stale_points: int = 0
+    exemplars_out: int = 0
+    resets: int = 0  # counter/histogram/summary resets detected (true_reset_point)
+    errors: int = 0  # batches that failed unexpectedly (logged); should stay 0
+    series_cached: int = 0  # gauge: series currently cached over all targets
+
+
+def parse_resource_env(value: str) -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES``: ``k=v,k2=v2`` with percent-encoded keys and values."""
+    out: dict[str, str] = {}
+    for item in value.split(","):
+        k, sep, v = item.partition("=")
+        k = urllib.parse.unquote(k.strip())
+        if not sep or not k:
+            continue
+        out[k] = urllib.parse.unquote(v.strip())
+    return out
+
+
+def normalize_metric_name(name: str) -> str:
+    for s in _TRIMMABLE:
+        if name.endswith(s) and name != s:
+            return name[: -len(s)]
+    return name
+
+
+def resolve_metadata(name: str, metadata: Mapping[str, MetricMeta]) -> tuple[MetricMeta, str, str]:
+    """(metadata, OTLP metric name, metadata family name) as the receiver's ``metadataForMetric``."""
+    m = INTERNAL_METADATA.get(name)
+    if m is not None:
+        return m, name, name
+    m = metadata.get(name)
+    if m is not None:
+        return m, name, name
+    norm = normalize_metric_name(name)
+    m = metadata.get(norm)
+    if m is not None:
+        if m.type == "counter":
+            if name.endswith("_created"):
+                return m, norm + "_total", norm
+            return m, name, norm
+        return m, norm, norm
+    return MetricMeta("unknown"), name, name
+
+
+def _otlp_kind(prom_type: str) -> tuple[int, bool]:
+    if prom_type == "counter":
+        return _SUM, True
+    if prom_type in ("info", "stateset"):
+        return _SUM, False
+    if prom_type == "histogram":
+        return _HIST, False
+    if prom_type == "summary":
+        return _SUMMARY, False
+    return _GAUGE, False  # gauge, unknown, gaugehistogram (MetricTypeEmpty -> gauge branch)
+
+
+def _created_ns(seconds: float) -> int:
+    secs = int(seconds)
+    return secs * 1_000_000_000 + int((seconds - secs) * 1e9)
+
+
+def _split_host_port(instance: str) -> tuple[str, str]:
+    """Go's net.SplitHostPort, returning (instance, "") on error."""
+    if instance.startswith("["):
+        end = instance.find("]")
+        if end < 0 or instance[end + 1 : end + 2] != ":":
+            return instance, ""
+        return instance[1:end], instance[end + 2 :]
+    host, sep, port = instance.rpartition(":")
+    if not sep or ":" in host:
+        return instance, ""
+    return host, port
+
+
+def _discernible(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host != "localhost"
+    return not (ip.is_loopback or ip.is_unspecified)
+
+
+def _hex_id(value: str, size: int) -> bytes | None:
+    """The receiver's decodeAndCopyToLowerBytes: truncate long ids, left-pad short ones."""
+    src = value[: 2 * size] if len(value) // 2 >= size else value
+    if len(src) % 2 or not set(src) <= _HEX:
+        return None
+    raw = bytes.fromhex(src)
+    return raw.rjust(size, b"\x00")
+
+
+class _Start:
+    __slots__ = ("start", "prev", "prev_sum", "seen")
+
+    def __init__(self, start: int, prev: float, prev_sum: float, seen: int) -> None:
+        self.start = start
+        self.prev = prev
+        self.prev_sum = prev_sum
+        self.seen = seen
+
+
+class _Resource:
+    __slots__ = ("base", "extra", "gen", "encoded", "encoded_key")
+
+    def __init__(self, base: dict[str, str]) -> None:
+        self.base = base
+        self.extra: dict[str, str] = {}
+        self.gen = -1
+        self.encoded = b""
+        self.encoded_key: tuple[tuple[str, str], ...] | None = None
+
+    def encode(self) -> bytes:
+        attrs = dict(self.base)
+        attrs.update(self.extra)
+        k = tuple(attrs.items())
+        if k != self.encoded_key:
+            self.encoded_key = k
+            self.encoded = _pb.ld(1, _pb.attributes(1, k))  # RM.resource
+        return self.encoded
+
+
+class _Metric:
+    """One OTLP Metric of one (resource, scope) of a target; per-scrape buffers reset lazily."""
+
+    __slots__ = (
+        "key",
+        "res",
+        "scope",
+        "kind",
+        "header",
+        "extras",
+        "family",
+        "gen",
+        "points",
+        "pending",
+        "created",
+        "groups",
+    )
+
+    def __init__(
+        self,
+        key: _MKey,
+        res: _Resource,
+        scope: bytes,
+        kind: int,
+        header: bytes,
+        extras: bytes,
+        family: str,
+    ) -> None:
+        self.key = key
+        self.res = res
+        self.scope = scope
+        self.kind = kind
+        self.header = header
+        self.extras = extras
+        self.family = family
+        self.gen = -1
+        self.points: list[bytes] = []
+        self.pending: list[tuple[_Series, float, int, bytes]] = []
+        self.created: dict[bytes, float] = {}
+        self.groups: list[_Group] = []
+
+    def reset(self, gen: int) -> None:
+        self.gen = gen
+        self.points = []
+        self.pending = []
+        self.created = {}
+        self.groups = []
+
+
+class _Group:
+    """A histogram/summary point being assembled from its series."""
+
+    __slots__ = (
+        "attrs",
+        "state_key",
+        "gen",
+        "ts",
+        "count",
+        "has_count",
+        "sum",
+        "has_sum",
+        "created",
+        "values",
+        "bad",
+        "exemplars",
+    )
+
+    def __init__(self, attrs: bytes, state_key: tuple[_MKey, bytes]) -> None:
+        self.attrs = attrs
+        self.state_key = state_key
+        self.gen = -1
+        self.ts = 0
+        self.count = 0.0
+        self.has_count = False
+        self.sum = 0.0
+        self.has_sum = False
+        self.created = 0.0
+        self.values: list[tuple[float, float]] = []
+        self.bad = False
+        self.exemplars: list[bytes] = []
+
+    def reset(self, gen: int) -> None:
+        self.gen = gen
+        self.ts = 0
+        self.count = 0.0
+        self.has_count = False
+        self.sum = 0.0
+        self.has_sum = False
+        self.created = 0.0
+        self.values = []
+        self.bad = False
+        self.exemplars = []
+
+
+class _Series:
+    __slots__ = (
+        "role",
+        "metric",
+        "attrs",
+        "prefix",
+        "prefix_st",
+        "group",
+        "bound",
+        "seen",
+        "extra",
+        "res",
+    )
+
+    def __init__(self, role: int, metric: _Metric | None) -> None:
+        self.role = role
+        self.metric = metric
+        self.attrs = b""  # encoded point attributes (tagged for the metric kind)
+        self.prefix = b""  # b"\n" + len + attrs for a point without start and exemplar
+        self.prefix_st = b""  # same, with a start time
+        self.group: _Group | None = None
+        self.bound = 0.0  # le / quantile
+        self.seen = 0
+        self.extra: dict[str, str] | None = None  # target_info labels
+        self.res: _Resource | None = None  # target_info: the resource it extends
+
+
+class _TargetState:
+    __slots__ = ("meta", "series", "metrics", "resources", "scopes", "starts", "groups", "gen")
+
+    def __init__(self) -> None:
+        self.meta: Mapping[str, MetricMeta] | None = None
+        self.series: dict[Labels, _Series] = {}
+        self.metrics: dict[_MKey, _Metric] = {}
+        self.resources: dict[tuple[str, str], _Resource] = {}
+        self.scopes: dict[tuple[tuple[str, str], ...], bytes] = {}
+        self.starts: dict[tuple[_MKey, bytes], _Start] = {}
+        self.groups: dict[tuple[int, bytes], _Group] = {}
+        self.gen = 0
+
+
+class Translator:
+    def __init__(self, agent: AgentSection, env: Mapping[str, str] | None = None):
+        self.agent = agent
+        env = os.environ if env is None else env
+        base: dict[str, str] = parse_resource_env(env.get("OTEL_RESOURCE_ATTRIBUTES", ""))
+        base.update(agent.resource_attributes)
+        if agent.cluster_name:
+            base["k8s.cluster.name"] = agent.cluster_name
+        self._agent_attrs = base
+        self._reset_points = agent.start_time != "none"
+        self._max_points = max(1, agent.queue.batch_max_points)
+        self._max_bytes = max(1024, agent.queue.batch_max_bytes)
+        self._targets: dict[tuple[str, str], _TargetState] = {}
+        self._default_scope = _pb.ld(
+            1, _pb.string(1, DEFAULT_SCOPE_NAME) + _pb.string(2, __version__)
+        )
+        self.stats = TranslateStats()
+
+    # ------------------------------------------------------------------ public
+
+    def forget(self, job: str, instance: str) -> None:
+        st = self._targets.pop((job, instance), None)
+        if st is not None:
+            self.stats.series_cached -= len(st.series)
+
+    def translate(self, batch: ScrapeBatch) -> list[EncodedBatch]:
+        try:
+            return self._translate(batch)
+        except Exception:  # never let bad data take the scrape loop down
+            self.stats.errors += 1
+            self.stats.dropped_points += len(batch.samples) + len(batch.report)
+            log.exception(
+                "translating the scrape of job=%r instance=%r failed; its samples were dropped",
+                batch.target.job,
+                batch.target.instance,
+            )
+            return []
+
+    # ------------------------------------------------------------------ internals
+
+    def _state(self, batch: ScrapeBatch) -> _TargetState:
+        key = (batch.target.job, batch.target.instance)
+        st = self._targets.get(key)
+        if st is None:
+            st = self._targets[key] = _TargetState()
+        md = batch.metadata
+        if st.meta is not md and st.meta != md:
+            # Metadata changed (or first scrape): rebuild the per-series cache; keep start times.
+            self.stats.series_cached -= len(st.series)
+            st.series = {}
+            st.metrics = {}
+            st.groups = {}
+            st.meta = dict(md)
+        return st
+
+    def _translate(self, batch: ScrapeBatch) -> list[EncodedBatch]:
+        st = self._state(batch)
+        st.gen += 1
+        gen = st.gen
+        stats = self.stats
+        stats.batches += 1
+        series_get = st.series.get
+        touched: list[_Metric] = []
+        touched_res: list[_Resource] = []
+        n_in = 0
+        stale_n = 0
+        build = self._build
+        ts_val = _F_TS_VAL.pack
+        for samples in (batch.samples, batch.report):
+            n_in += len(samples)
+            for s in samples:
+                info = series_get(s.labels)
+                if info is None:
+                    info = build(st, batch, s)
+                info.seen = gen
+                m = info.metric
+                role = info.role
+                if m is not None and m.gen != gen:
+                    m.reset(gen)
+                    touched.append(m)
+                if role == _R_VALUE:
+                    assert m is not None
+                    v = s.value
+                    ts = s.timestamp_ms * _NS_PER_MS
+                    if m.kind == _GAUGE and s.exemplar is None:
+                        if v != v and is_stale_nan(v):
+                            stale_n += 1
+                            m.points.append(self._gauge_stale(info, ts))
+                        else:
+                            m.points.append(info.prefix + ts_val(0x19, ts, 0x21, v))
+                    else:
+                        ex = self._exemplar(s) if s.exemplar is not None else b""
+                        if m.kind == _GAUGE:
+                            stale = v != v and is_stale_nan(v)
+                            stale_n += stale
+                            m.points.append(self._number_point(info.attrs, 0, ts, v, stale, ex))
+                        else:
+                            m.pending.append((info, v, ts, ex))
+                elif role == _R_CREATED:
+                    assert m is not None
+                    if not math.isnan(s.value):
+                        m.created[info.attrs] = s.value
+                elif role == _R_HCREATED:
+                    assert m is not None
+                    g = info.group
+                    assert g is not None
+                    if g.gen != gen:
+                        g.reset(gen)
+                        m.groups.append(g)
+                    if not math.isnan(s.value):
+                        g.created = s.value
+                elif role in (_R_BUCKET, _R_COUNT, _R_SUM):
+                    assert m is not None
+                    g = info.group
+                    assert g is not None
+                    if g.gen != gen:
+                        g.reset(gen)
+                        m.groups.append(g)
+                    if role == _R_COUNT:
+                        g.count = s.value
+                        g.has_count = True
+                        g.ts = s.timestamp_ms
+                    elif role == _R_SUM:
+                        g.sum = s.value
+                        g.has_sum = True
+                    else:
+                        g.values.append((info.bound, s.value))
+                        if s.exemplar is not None and m.kind == _HIST:
+                            g.exemplars.append(self._exemplar(s))
+                elif role == _R_TARGET_INFO:
+                    res = info.res
+                    assert res is not None
+                    if res.gen != gen:
+                        res.gen = gen
+                        res.extra = {}
+                        touched_res.append(res)
+                    if info.extra is not None:
+                        res.extra.update(info.extra)
+                else:  # _R_DROP
+                    stats.dropped_points += 1
+        for res in st.resources.values():
+            if res.gen != gen:
+                res.extra = {}
+        stats.samples_in += n_in
+        stats.stale_points += stale_n
+        if gen % _SWEEP_EVERY == 0:
+            self._sweep(st)
+        return self._assemble(st, touched)
+
+    def _gauge_stale(self, info: _Series, ts: int) -> bytes:
+        body = info.attrs + _F_TS_STALE.pack(0x19, ts, 0x40, 1)
+        return b"\n" + _pb.varint(len(body)) + body
+
+    @staticmethod
+    def _number_point(attrs: bytes, start: int, ts: int, v: float, stale: bool, ex: bytes) -> bytes:
+        if start:
+            if stale:
+                body = attrs + _F_ST_TS_STALE.pack(0x11, start, 0x19, ts, 0x40, 1) + ex
+            else:
+                body = attrs + _F_ST_TS_VAL.pack(0x11, start, 0x19, ts, 0x21, v) + ex
+        elif stale:
+            body = attrs + _F_TS_STALE.pack(0x19, ts, 0x40, 1) + ex
+        else:
+            body = attrs + _F_TS_VAL.pack(0x19, ts, 0x21, v) + ex
+        return b"\n" + _pb.varint(len(body)) + body
+
+    def _exemplar(self, s: Sample) -> bytes:
+        e = s.exemplar
+        assert e is not None
+        ts_ms = e.timestamp_ms if e.timestamp_ms is not None else s.timestamp_ms
+        parts = [_F_TS.pack(0x11, ts_ms * _NS_PER_MS), b"\x19", _DBL.pack(e.value)]
+        for k, v in e.labels:
+            lk = k.lower()
+            if lk == "trace_id":
+                tid = _hex_id(v, 16)
+                if tid is not None:
+                    parts.append(_pb.ld(5, tid))
+                    continue
+            elif lk == "span_id":
+                sid = _hex_id(v, 8)
+                if sid is not None:
+                    parts.append(_pb.ld(4, sid))
+                    continue
+            parts.append(_pb.ld(7, _pb.key_value(k, v)))
+        self.stats.exemplars_out += 1
+        return _pb.ld(5, b"".join(parts))
+
+    # -- building the per-series cache entry (once per new series) --
+
+    def _resource(self, st: _TargetState, batch: ScrapeBatch, job: str, instance: str) -> _Resource:
+        res = st.resources.get((job, instance))
+        if res is None:
+            attrs = dict(self._agent_attrs)
+            host, port = _split_host_port(instance)
+            attrs["service.name"] = job
+            if _discernible(host):
+                attrs["server.address"] = host
+            attrs["service.instance.id"] = instance
+            attrs["server.port"] = port
+            dl = batch.target.discovered_labels
+            attrs["url.scheme"] = dl.get("__scheme__", batch.target.scheme)
+            for sd, attr in _K8S_SD_TO_ATTR:
+                val = dl.get(sd, "")
+                if val:
+                    attrs[attr] = val
+            kind = dl.get("__meta_kubernetes_pod_controller_kind", "")
+            name = dl.get("__meta_kubernetes_pod_controller_name", "")
+            if kind and name and kind in _CONTROLLER_ATTR:
+                attrs[_CONTROLLER_ATTR[kind]] = name
+            res = st.resources[(job, instance)] = _Resource(attrs)
+        return res
+
+    def _build(self, st: _TargetState, batch: ScrapeBatch, s: Sample) -> _Series:
+        labels = s.labels
+        name = ""
+        job = instance = None
+        scope_items: list[tuple[str, str]] = []
+        attrs: list[tuple[str, str]] = []
+        for k, v in labels:
+            if k == "__name__":
+                name = v
+            elif k == "job":
+                job = v
+            elif k == "instance":
+                instance = v
+            elif k.startswith("otel_scope_"):
+                scope_items.append((k[11:], v))
+            elif k not in _NOT_POINT_ATTRS and v != "":
+                attrs.append((k, v))
+        job = batch.target.job if job is None else job
+        instance = batch.target.instance if instance is None else instance
+        res = self._resource(st, batch, job, instance)
+        if name == "target_info":
+            info = _Series(_R_TARGET_INFO, None)
+            info.res = res
+            info.extra = dict(
+                (k, v) for k, v in labels if k not in ("job", "instance", "__name__") and v
+            )
+            return self._remember(st, labels, info)
+
+        meta, otlp_name, family = resolve_metadata(name, st.meta or {})
+        kind, monotonic = _otlp_kind(meta.type)
+        scope = self._scope(st, scope_items)
+        mkey = (job, instance, scope, otlp_name)
+        m = st.metrics.get(mkey)
+        if m is None:
+            header = _pb.string(1, otlp_name)
+            if meta.help:
+                header += _pb.string(2, meta.help)
+            unit = unit_word_to_ucum(meta.unit)
+            if unit:
+                header += _pb.string(3, unit)
+            header += _pb.ld(12, _pb.key_value("prometheus.type", meta.type))
+            extras = b""
+            if kind in (_SUM, _HIST):
+                extras = _TEMPORALITY_CUMULATIVE + (_MONOTONIC if monotonic else b"")
+            m = st.metrics[mkey] = _Metric(mkey, res, scope, kind, header, extras, family)
+        afield = _ATTR_FIELD[kind]
+        if kind in (_HIST, _SUMMARY):
+            special = "le" if kind == _HIST else "quantile"
+            bound_str = None
+            group_attrs = []
+            for k, v in attrs:
+                if k == special:
+                    bound_str = v
+                else:
+                    group_attrs.append((k, v))
+            enc = _pb.attributes(afield, group_attrs)
+            if name.endswith("_sum"):
+                role = _R_SUM
+            elif name.endswith("_count"):
+                role = _R_COUNT
+            else:
+                role = _R_BUCKET
+            info = _Series(role, m)
+            info.attrs = enc
+            gkey = (id(m), enc)
+            g = st.groups.get(gkey)
+            if g is None:
+                g = st.groups[gkey] = _Group(enc, (mkey, enc))
+            info.group = g
+            if role == _R_BUCKET:
+                if name == family + "_created":
+                    info.role = _R_HCREATED
+                else:
+                    try:
+                        info.bound = float(bound_str) if bound_str else math.nan
+                    except ValueError:
+                        info.bound = math.nan
+                    if math.isnan(info.bound):
+                        info.role = _R_DROP
+                        info.metric = None
+                        info.group = None
+                        log.debug("dropping series %s: %r label missing or invalid", name, special)
+            return self._remember(st, labels, info)
+        enc = _pb.attributes(afield, attrs)
+        role = _R_VALUE
+        if kind == _SUM and name == family + "_created":
+            role = _R_CREATED
+        info = _Series(role, m)
+        info.attrs = enc
+        info.prefix = b"\n" + _pb.varint(len(enc) + 18) + enc
+        info.prefix_st = b"\n" + _pb.varint(len(enc) + 27) + enc
+        return self._remember(st, labels, info)
+
+    def _remember(self, st: _TargetState, labels: Labels, info: _Series) -> _Series:
+        st.series[labels] = info
+        self.stats.series_cached += 1
+        return info
+
+    def _scope(self, st: _TargetState, items: list[tuple[str, str]]) -> bytes:
+        if not items:
+            return self._default_scope
+        key = tuple(items)
+        enc = st.scopes.get(key)
+        if enc is None:
+            d = dict(items)
+            name = d.pop("name", "")
+            version = d.pop("version", "")
+            schema = d.pop("schema_url", "")
+            body = b""
+            if name:
+                body += _pb.string(1, name)
+            if version:
+                body += _pb.string(2, version)
+            body += _pb.attributes(3, sorted(d.items()))
+            enc = _pb.ld(1, body)
+            if schema:
+                enc += _pb.string(3, schema)  # ScopeMetrics.schema_url
+            st.scopes[key] = enc
+        return enc
+
+    def _sweep(self, st: _TargetState) -> None:
+        limit = st.gen - STATE_TTL_SCRAPES
+        old = [k for k, v in st.series.items() if v.seen <= limit]
+        for k in old:
+            del st.series[k]
+        self.stats.series_cached -= len(old)
+        for sk in [k for k, v in st.starts.items() if v.seen <= limit]:
+            del st.starts[sk]
+        if old:
+            live_groups = {id(v.group) for v in st.series.values() if v.group is not None}
+            for gk in [k for k, g in st.groups.items() if id(g) not in live_groups]:
+                del st.groups[gk]
+            live_metrics = {id(v.metric) for v in st.series.values() if v.metric is not None}
+            for mk in [k for k, m in st.metrics.items() if id(m) not in live_metrics]:
+                del st.metrics[mk]
+
+    # -- start times --
+
+    def _start(
+        self,
+        st: _TargetState,
+        key: tuple[_MKey, bytes],
+        ts: int,
+        v: float,
+        vsum: float,
+        created: float,
+        stale: bool,
+    ) -> int:
+        start_state = st.starts.get(key)
+        if created:
+            cns = _created_ns(created)
+            if start_state is None:
+                st.starts[key] = _Start(cns, v, vsum, st.gen)
+            elif not stale:
+                start_state.start, start_state.prev, start_state.prev_sum = cns, v, vsum
+                start_state.seen = st.gen
+            return cns
+        if not self._reset_points:
+            return 0
+        if start_state is None:
+            if stale:
+                return ts
+            st.starts[key] = _Start(ts, v, vsum, st.gen)
+            return ts
+        start_state.seen = st.gen
+        if stale:
+            return start_state.start
+        if v < start_state.prev or vsum < start_state.prev_sum:
+            start_state.start = ts - _NS_PER_MS
+            self.stats.resets += 1
+        start_state.prev = v
+        start_state.prev_sum = vsum
+        return start_state.start
+
+    # -- assembling the request(s) --
+
+    def _finish_metric(self, st: _TargetState, m: _Metric) -> list[bytes]:
+        kind = m.kind
+        if kind == _GAUGE:
+            return m.points
+        if kind == _SUM:
+            out = []
+            created = m.created
+            for info, v, ts, ex in m.pending:
+                stale = v != v and is_stale_nan(v)
+                if stale:
+                    self.stats.stale_points += 1
+                c = created.get(info.attrs, 0.0) if created else 0.0
+                start = self._start(st, (m.key, info.attrs), ts, v, 0.0, c, stale)
+                if start and not stale and not ex:
+                    out.append(info.prefix_st + _F_ST_TS_VAL.pack(0x11, start, 0x19, ts, 0x21, v))
+                else:
+                    out.append(self._number_point(info.attrs, start, ts, v, stale, ex))
+            return out
+        out = []
+        for g in m.groups:
+            pt = self._hist_point(st, m, g) if kind == _HIST else self._summary_point(st, m, g)
+            if pt is None:
+                self.stats.dropped_points += 1
+            else:
+                out.append(pt)
+        return out
+
+    def _hist_point(self, st: _TargetState, m: _Metric, g: _Group) -> bytes | None:
+        if not g.has_count:
+            log.debug("dropping histogram point of %s: no _count", m.family)
+            return None
+        vals = sorted(g.values)
+        if vals and vals[-1][0] == math.inf:
+            vals.pop()
+        stale = is_stale_nan(g.sum) or is_stale_nan(g.count)
+        bounds = [b for b, _ in vals]
+        if stale:
+            self.stats.stale_points += 1
+            counts = [0] * (len(vals) + 1)
+        else:
+            counts = []
+            prev = 0.0
+            for _, c in vals:
+                d = c - prev
+                if not d >= 0:  # decreasing (or NaN) cumulative bucket: malformed
+                    return None
+                counts.append(int(d))
+                prev = c
+            last = g.count - prev
+            if not last >= 0:
+                return None
+            counts.append(int(last))
+        ts = g.ts * _NS_PER_MS
+        start = self._start(
+            st, g.state_key, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale
+        )
+        parts = [g.attrs]
+        if start:
+            parts.append(_pb.fixed64(2, start))
+        parts.append(_pb.fixed64(3, ts))
+        if stale:
+            parts.append(b"\x50\x01")
+        else:
+            parts.append(_pb.fixed64(4, int(g.count)))
+            if g.has_sum:
+                parts.append(_pb.double(5, g.sum))
+        parts.append(_pb.ld(6, struct.pack(f"<{len(counts)}Q", *counts)))
+        if bounds:
+            parts.append(_pb.ld(7, struct.pack(f"<{len(bounds)}d", *bounds)))
+        parts.extend(_pb.ld(8, _strip_tag(e)) for e in g.exemplars)
+        body = b"".join(parts)
+        return _pb.ld(1, body)
+
+    def _summary_point(self, st: _TargetState, m: _Metric, g: _Group) -> bytes | None:
+        if not g.has_count:
+            log.debug("dropping summary point of %s: no _count", m.family)
+            return None
+        stale = is_stale_nan(g.sum) or is_stale_nan(g.count)
+        ts = g.ts * _NS_PER_MS
+        start = self._start(
+            st, g.state_key, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale
+        )
+        parts = [g.attrs]
+        if start:
+            parts.append(_pb.fixed64(2, start))
+        parts.append(_pb.fixed64(3, ts))
+        if stale:
+            self.stats.stale_points += 1
+            parts.append(b"\x40\x01")
+        else:
+            parts.append(_pb.fixed64(4, int(g.count)))
+            if g.has_sum:
+                parts.append(_pb.double(5, g.sum))
+        for q, v in sorted(g.values):
+            vq = _pb.double(1, q) + (b"" if stale else _pb.double(2, v))
+            parts.append(_pb.ld(6, vq))
+        return _pb.ld(1, b"".join(parts))
+
+    def _assemble(self, st: _TargetState, touched: list[_Metric]) -> list[EncodedBatch]:
+        # Group metrics by (resource, scope), keeping first-seen order.
+        order: dict[tuple[int, bytes], list[tuple[_Metric, list[bytes]]]] = {}
+        for m in touched:
+            pts = self._finish_metric(st, m)
+            if pts:
+                order.setdefault((id(m.res), m.scope), []).append((m, pts))
+        max_pts = self._max_points
+        max_bytes = self._max_bytes
+        out: list[EncodedBatch] = []
+        req: list[bytes] = []
+        req_pts = 0
+        req_bytes = 0
+        now = time.time()
+
+        def flush() -> None:
+            nonlocal req, req_pts, req_bytes
+            if req:
+                payload = b"".join(req)
+                out.append(EncodedBatch(payload, req_pts, now))
+                self.stats.requests_out += 1
+                self.stats.points_out += req_pts
+                self.stats.bytes_out += len(payload)
+            req, req_pts, req_bytes = [], 0, 0
+
+        for entries in order.values():
+            res_b = entries[0][0].res.encode()
+            scope_b = entries[0][0].scope
+            rm_base = len(res_b) + len(scope_b) + 24
+            rm_metrics: list[bytes] = []
+            rm_pts = 0
+            rm_bytes = rm_base
+
+            def close_rm() -> None:
+                nonlocal rm_metrics, rm_pts, rm_bytes, req_pts, req_bytes
+                if rm_metrics:
+                    sm = scope_b + b"".join(rm_metrics)  # noqa: B023
+                    rm = res_b + _pb.ld(2, sm)  # noqa: B023
+                    req.append(_pb.ld(1, rm))
+                    req_pts += rm_pts
+                    req_bytes += len(rm) + 6
+                rm_metrics, rm_pts, rm_bytes = [], 0, rm_base  # noqa: B023
+
+            for m, pts in entries:
+                i = 0
+                n = len(pts)
+                overhead = len(m.header) + len(m.extras) + 16
+                while i < n:
+                    budget_pts = max_pts - req_pts - rm_pts
+                    budget_bytes = max_bytes - req_bytes - rm_bytes - overhead
+                    j = i
+                    size = 0
+                    while j < n and j - i < budget_pts:
+                        c = len(pts[j])
+                        if size + c > budget_bytes and (j > i or req_pts + rm_pts > 0):
+                            break
+                        size += c
+                        j += 1
+                    if j == i:
+                        close_rm()
+                        flush()
+                        continue
+                    body = b"".join(pts[i:j]) + m.extras
+                    metric = m.header + _pb.ld(_DATA_FIELD[m.kind], body)
+                    enc = _pb.ld(2, metric)
+                    rm_metrics.append(enc)
+                    rm_pts += j - i
+                    rm_bytes += len(enc)
+                    i = j
+            close_rm()
+        flush()
+        return out
+
+
+def _strip_tag(exemplar_field: bytes) -> bytes:
+    """Exemplars are encoded as NumberDataPoint field 5; re-tag the body for other fields."""
+    i = 1
+    while exemplar_field[i] & 0x80:
+        i += 1
+    return exemplar_field[i + 1 :]
