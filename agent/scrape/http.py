@@ -1,0 +1,264 @@
+"""Fetch one scrape over HTTP(S), as Prometheus' ``targetScraper`` does.
+
+One ``ScrapeClient`` per job (its ``http_client`` config): a shared ``httpx.AsyncClient`` with
+the job's TLS, proxy and HTTP/2 settings. Each ``fetch(target)``:
+
+- sends ``Accept`` built from ``scrape_protocols`` with Prometheus' q-weights,
+  ``Accept-Encoding: gzip`` (or ``identity`` with ``enable_compression: false``),
+  ``User-Agent: scrape-agent/<version>`` and ``X-Prometheus-Scrape-Timeout-Seconds``;
+- adds credentials read *now* (``credentials_file``, ``password_file`` and header ``files``
+  are re-read on every scrape, so a rotated service-account token is used at once);
+- follows redirects itself (at most 10, as Go) and sends credentials only to the target's own
+  ``host:port``, never to another host;
+- streams the body and stops at ``body_size_limit`` (decompressed bytes, as Prometheus);
+- enforces ``scrape_timeout`` on the whole exchange.
+
+Errors are ``ScrapeError`` with Prometheus' wording (``server returned HTTP status 500
+Internal Server Error``, ``body size limit exceeded``, ``Get "<url>": context deadline
+exceeded``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from agent import __version__
+from agent.config import HTTPClientConfig, ScrapeConfig, TLSConfig
+
+USER_AGENT = f"scrape-agent/{__version__}"
+MAX_REDIRECTS = 10
+
+# P config/config.go ScrapeProtocolsHeaders.
+SCRAPE_PROTOCOL_HEADERS: dict[str, str] = {
+    "PrometheusProto": "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+    "PrometheusText0.0.4": "text/plain;version=0.0.4",
+    "PrometheusText1.0.0": "text/plain;version=1.0.0",
+    "OpenMetricsText0.0.1": "application/openmetrics-text;version=0.0.1",
+    "OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0",
+}
+_ESCAPING_PROTOCOLS = frozenset({"PrometheusText1.0.0", "OpenMetricsText1.0.0"})
+
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+
+
+class ScrapeError(Exception):
+    """A failed scrape; ``str()`` is the message the targets page shows."""
+
+
+def accept_header(protocols: Sequence[str], validation_scheme: str = "utf8") -> str:
+    """Prometheus' ``acceptHeader``: weights from 0.(n+1) down, then ``*/*``."""
+    escaping = "allow-utf-8" if validation_scheme == "utf8" else "underscores"
+    weight = len(SCRAPE_PROTOCOL_HEADERS) + 1
+    vals = []
+    for proto in protocols:
+        val = SCRAPE_PROTOCOL_HEADERS.get(proto, proto)
+        if proto in _ESCAPING_PROTOCOLS:
+            val += f";escaping={escaping}"
+        vals.append(f"{val};q=0.{weight}")
+        weight -= 1
+    vals.append(f"*/*;q=0.{weight}")
+    return ",".join(vals)
+
+
+def format_seconds(x: float) -> str:
+    """Go's ``strconv.FormatFloat(x, 'f', -1, 64)`` for ordinary durations."""
+    s = f"{x:.9f}".rstrip("0").rstrip(".")
+    return s or "0"
+
+
+def _read_secret_file(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError as exc:
+        raise ScrapeError(f"unable to read {what} {path}: {exc.strerror or exc}") from exc
+
+
+def build_ssl_context(tls: TLSConfig) -> ssl.SSLContext:
+    """An ``SSLContext`` for ``tls_config`` (min TLS 1.2 unless ``min_version`` says otherwise)."""
+    ctx = ssl.create_default_context()
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if tls.ca:
+        ctx.load_verify_locations(cadata=tls.ca)
+    if tls.ca_file:
+        ctx.load_verify_locations(cafile=tls.ca_file)
+    ctx.minimum_version = _TLS_VERSIONS.get(tls.min_version or "TLS12", ssl.TLSVersion.TLSv1_2)
+    if tls.max_version:
+        ctx.maximum_version = _TLS_VERSIONS[tls.max_version]
+    cert, key = tls.cert, tls.key
+    if tls.cert_file or tls.cert:
+        if cert or key:
+            # ssl only loads a chain from files: write inline PEMs to a private temp dir.
+            with tempfile.TemporaryDirectory(prefix="scrape-agent-tls-") as d:
+                cf = tls.cert_file
+                kf = tls.key_file
+                if cert:
+                    cf = os.path.join(d, "cert.pem")
+                    with open(cf, "w", encoding="utf-8") as f:
+                        f.write(cert)
+                if key:
+                    kf = os.path.join(d, "key.pem")
+                    with open(os.open(kf, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                        f.write(key)
+                ctx.load_cert_chain(cf, kf or None)
+        else:
+            ctx.load_cert_chain(tls.cert_file, tls.key_file or None)
+    return ctx
+
+
+@dataclass(slots=True)
+class ScrapeResponse:
+    body: bytes
+    content_type: str
+
+
+class ScrapeClient:
+    """The HTTP side of scraping for one job; create once per job, share across targets."""
+
+    def __init__(self, cfg: ScrapeConfig, transport: httpx.AsyncBaseTransport | None = None):
+        self.http_cfg: HTTPClientConfig = cfg.http_client
+        self.accept = accept_header(cfg.scrape_protocols, cfg.metric_name_validation_scheme)
+        self.accept_encoding = "gzip" if cfg.enable_compression else "identity"
+        self.body_size_limit = cfg.body_size_limit
+        hc = cfg.http_client
+        verify = build_ssl_context(hc.tls_config)
+        self._server_name = hc.tls_config.server_name
+        kwargs: dict[str, object] = {}
+        if transport is not None:
+            kwargs["transport"] = transport
+        elif hc.proxy_url:
+            kwargs["proxy"] = hc.proxy_url
+        self._client = httpx.AsyncClient(
+            verify=verify,
+            http2=hc.enable_http2,
+            follow_redirects=False,
+            trust_env=hc.proxy_from_environment,
+            timeout=None,
+            limits=httpx.Limits(max_keepalive_connections=100, keepalive_expiry=300),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- headers ---------------------------------------------------------------------------
+    def _credentials(self) -> dict[str, str]:
+        """Headers that carry secrets; computed per request (files re-read every time)."""
+        hc = self.http_cfg
+        out: dict[str, str] = {}
+        if hc.authorization is not None:
+            a = hc.authorization
+            cred = a.credentials
+            if a.credentials_file:
+                cred = _read_secret_file(a.credentials_file, "authorization credentials file")
+            out["Authorization"] = f"{a.type or 'Bearer'} {cred}"
+        elif hc.basic_auth is not None:
+            b = hc.basic_auth
+            user = b.username
+            if b.username_file:
+                user = _read_secret_file(b.username_file, "basic auth username file")
+            pw = b.password
+            if b.password_file:
+                pw = _read_secret_file(b.password_file, "basic auth password file")
+            out["Authorization"] = httpx.BasicAuth(user, pw)._auth_header
+        for name, h in hc.http_headers.items():
+            vals = list(h.secrets)
+            for path in h.files:
+                vals.append(_read_secret_file(path, f"http header {name} file"))
+            if vals:
+                out[name] = ", ".join(vals) if len(vals) > 1 else vals[0]
+        return out
+
+    def _headers(self, timeout: float) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, h in self.http_cfg.http_headers.items():
+            if h.values:
+                out[name] = ", ".join(h.values)
+        out["Accept"] = self.accept
+        out["Accept-Encoding"] = self.accept_encoding
+        out["User-Agent"] = USER_AGENT
+        out["X-Prometheus-Scrape-Timeout-Seconds"] = format_seconds(timeout)
+        return out
+
+    # -- fetch -----------------------------------------------------------------------------
+    async def fetch(self, url: str, timeout: float) -> ScrapeResponse:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._fetch(url, timeout)
+        except TimeoutError:
+            raise ScrapeError(f'Get "{url}": context deadline exceeded') from None
+        except httpx.HTTPError as exc:
+            raise ScrapeError(f'Get "{url}": {_describe(exc)}') from None
+        except ssl.SSLError as exc:
+            raise ScrapeError(f'Get "{url}": tls: {exc}') from None
+        except OSError as exc:
+            raise ScrapeError(f'Get "{url}": {exc}') from None
+
+    async def _fetch(self, url: str, timeout: float) -> ScrapeResponse:
+        origin = _origin(url)
+        base_headers = self._headers(timeout)
+        secret_headers = self._credentials()
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = dict(base_headers)
+            if _origin(current) == origin:
+                headers.update(secret_headers)
+            ext = {"sni_hostname": self._server_name} if self._server_name else None
+            req = self._client.build_request("GET", current, headers=headers, extensions=ext)
+            resp = await self._client.send(req, stream=True)
+            try:
+                if resp.is_redirect and self.http_cfg.follow_redirects:
+                    location = resp.headers.get("location", "")
+                    current = urljoin(current, location)
+                    continue
+                if resp.status_code != 200:
+                    raise ScrapeError(
+                        f"server returned HTTP status {resp.status_code} {resp.reason_phrase}"
+                    )
+                body = await self._read_limited(resp)
+                return ScrapeResponse(body, resp.headers.get("content-type", ""))
+            finally:
+                await resp.aclose()
+        raise ScrapeError(f'Get "{url}": stopped after {MAX_REDIRECTS} redirects')
+
+    async def _read_limited(self, resp: httpx.Response) -> bytes:
+        limit = self.body_size_limit
+        chunks: list[bytes] = []
+        n = 0
+        async for chunk in resp.aiter_bytes():  # decompressed, as Prometheus counts
+            n += len(chunk)
+            if limit > 0 and n >= limit:
+                raise ScrapeError("body size limit exceeded")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _origin(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    return (parts.hostname or "").lower(), port
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    text = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    if not text and cause is not None:
+        text = str(cause)
+    return text or type(exc).__name__

@@ -1,0 +1,229 @@
+"""One scrape loop per target, as Prometheus' ``scrapeLoop``.
+
+The loop waits for the target's stable offset (a hash of its key pinned to absolute time),
+then scrapes every ``interval``: fetch (``http.ScrapeClient``) -> parse (one ``Parser`` per
+target, its series cache kept across scrapes) -> ``SeriesProcessor`` (target labels,
+metric relabelling, limits, staleness) -> one ``ScrapeBatch`` to the sink. A scrape never
+overlaps the next one: a scrape that overruns skips the missed ticks. A failed scrape sends
+``up`` = 0 and stale markers for everything the last good scrape sent.
+
+Parsing a big page is CPU work; above ``THREAD_THRESHOLD`` bytes it runs in a worker thread
+so the event loop (other targets' timers and fetches) keeps its timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agent.config import ScrapeConfig
+from agent.model import MetricMeta, Sample, ScrapeBatch, TargetInfo
+from agent.scrape.http import ScrapeClient, ScrapeError
+from agent.scrape.samples import Outcome, Parser, SeriesProcessor
+from agent.scrape.targets import Target
+
+log = logging.getLogger("agent.scrape")
+
+Sink = Callable[[ScrapeBatch], None]
+THREAD_THRESHOLD = 256 * 1024  # bytes of body above which parse+process run in a thread
+
+
+def new_parser() -> Parser:
+    mod = importlib.import_module("agent.scrape.parse")
+    parser: Parser = mod.Parser()
+    return parser
+
+
+@dataclass
+class JobStats:
+    """Per-job counters for self-metrics (monotonic)."""
+
+    scrapes: int = 0
+    failures: int = 0
+    samples_scraped: int = 0
+    dropped_by_relabel: int = 0
+    dropped_by_limits: int = 0
+    duplicates: int = 0
+    stale_markers: int = 0
+
+
+class ScrapeLoop:
+    def __init__(
+        self,
+        target: Target,
+        cfg: ScrapeConfig,
+        client: ScrapeClient,
+        sink: Sink,
+        stats: JobStats,
+        external_labels: Mapping[str, str] | None = None,
+        offset_seed: int = 0,
+    ) -> None:
+        self.target = target
+        self.cfg = cfg
+        self.client = client
+        self.sink = sink
+        self.stats = stats
+        self.offset_seed = offset_seed
+        self.processor = SeriesProcessor(target, cfg, external_labels)
+        self.parser: Parser | None = None
+        self.metadata: Mapping[str, MetricMeta] = {}
+        self.forced_error: str | None = None
+        self.health = "unknown"
+        self.last_error = ""
+        self.last_scrape: float | None = None
+        self.last_scrape_duration = 0.0
+        self.next_scrape_mono: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.info = TargetInfo(
+            job=target.job,
+            instance=target.instance,
+            scheme=target.scheme,
+            discovered_labels=target.discovered_labels,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def inherit(self, old: ScrapeLoop) -> None:
+        """Take over an old loop's state for the same target (config reload)."""
+        self.processor.inherit(old.processor)
+        self.parser = old.parser
+        self.metadata = old.metadata
+        self.health, self.last_error = old.health, old.last_error
+        self.last_scrape, self.last_scrape_duration = old.last_scrape, old.last_scrape_duration
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"scrape {self.target.job} {self.target.url}"
+        )
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.target.interval
+        await asyncio.sleep(self.target.offset(interval, self.offset_seed))
+        next_at = loop.time()
+        while True:
+            self.next_scrape_mono = next_at + interval
+            try:
+                await self.scrape_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one bad scrape kill the loop
+                log.exception("scrape of %s failed unexpectedly", self.target.url)
+            next_at += interval
+            now = loop.time()
+            if next_at <= now:  # overran: skip missed ticks, keep the phase
+                missed = int((now - next_at) // interval) + 1
+                next_at += missed * interval
+            self.next_scrape_mono = next_at
+            await asyncio.sleep(next_at - now)
+
+    # -- one scrape ------------------------------------------------------------------------
+    async def scrape_once(self) -> ScrapeBatch:
+        """Scrape now, hand the batch to the sink and return it (never two at once)."""
+        async with self._lock:
+            return await self._scrape()
+
+    async def _scrape(self) -> ScrapeBatch:
+        start = time.time()
+        t0 = time.perf_counter()
+        ts_ms = int(start * 1000)
+        outcome: Outcome | None = None
+        error: str | None = self.forced_error
+        stale: list[Sample] = []
+        if error is None:
+            try:
+                resp = await self.client.fetch(self.target.url, self.target.timeout)
+                if len(resp.body) > THREAD_THRESHOLD:
+                    outcome = await asyncio.to_thread(
+                        self._process, resp.body, resp.content_type, ts_ms
+                    )
+                else:
+                    outcome = self._process(resp.body, resp.content_type, ts_ms)
+                error = outcome.error
+            except ScrapeError as exc:
+                error = str(exc)
+            except ValueError as exc:  # the parser's ParseError
+                error = _parse_error_text(exc)
+        duration = time.perf_counter() - t0
+        st = self.stats
+        st.scrapes += 1
+        if outcome is not None:
+            st.samples_scraped += outcome.scraped
+            st.dropped_by_relabel += outcome.dropped_by_relabel
+            st.duplicates += outcome.duplicates
+        if error is not None:
+            st.failures += 1
+            if outcome is not None:
+                st.dropped_by_limits += outcome.post_relabel
+                stale = outcome.stale
+            else:
+                stale = self.processor.fail(ts_ms)
+            samples = stale
+            self.health, self.last_error = "down", error
+            log.debug("scrape of %s failed: %s", self.target.url, error)
+        else:
+            assert outcome is not None
+            samples = outcome.samples + outcome.stale
+            self.health, self.last_error = "up", ""
+        st.stale_markers += len(outcome.stale if outcome is not None else stale)
+        self.last_scrape, self.last_scrape_duration = start, duration
+        report = self.processor.report(ts_ms, error is None, duration, outcome)
+        batch = ScrapeBatch(self.info, ts_ms, samples, self.metadata, report)
+        self._emit(batch)
+        return batch
+
+    def _process(self, body: bytes, content_type: str, ts_ms: int) -> Outcome:
+        if self.parser is None:
+            self.parser = new_parser()
+        parser = self.parser
+        result: Any = parser.parse(body, content_type)
+        outcome = self.processor.process(parser, result, ts_ms)
+        parser.sweep()
+        self.metadata = result.metadata
+        return outcome
+
+    def _emit(self, batch: ScrapeBatch) -> None:
+        try:
+            self.sink(batch)
+        except Exception:
+            log.exception("sink rejected the batch of %s", self.target.url)
+
+    # -- end of run ------------------------------------------------------------------------
+    async def end_of_run_staleness(self) -> None:
+        """After the target is gone: wait 2 intervals + 10% (it may come back under the same
+        series), then send stale markers for its series and report (Prometheus'
+        ``endOfRunStaleness``). Cancel it to skip the markers (shutdown)."""
+        if self.last_scrape is None:
+            return
+        loop = asyncio.get_running_loop()
+        interval = self.target.interval
+        next_tick = self.next_scrape_mono or loop.time()
+        await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        stale_ms = int(time.time() * 1000)
+        await asyncio.sleep(interval + interval / 10)
+        samples = self.processor.fail(stale_ms)
+        self.stats.stale_markers += len(samples)
+        report = self.processor.stale_report(stale_ms)
+        self._emit(ScrapeBatch(self.info, stale_ms, samples, self.metadata, report))
+
+
+def _parse_error_text(exc: ValueError) -> str:
+    lineno = getattr(exc, "lineno", None)
+    text = str(exc)
+    if lineno and f"line {lineno}" not in text:
+        return f"{text} (line {lineno})"
+    return text
