@@ -16,6 +16,8 @@ scrape_agent_scrape_duration_seconds{job}              histogram  scrape_duratio
 scrape_agent_samples_scraped_total{job}                counter    samples in the responses
 scrape_agent_samples_dropped_by_relabel_total{job}     counter    removed by metric_relabel_configs
 scrape_agent_samples_dropped_by_limit_total{job}       counter    kept by relabel, refused by a limit
+scrape_agent_samples_duplicate_total{job}              counter    duplicate series in a scrape
+scrape_agent_stale_markers_total{job}                  counter    stale markers emitted
 scrape_agent_samples_sent_to_translate_total{job}      counter    samples handed to translation
 scrape_agent_targets{job,health}                       gauge      active targets by health
 scrape_agent_dropped_targets{job}                      gauge      targets dropped by relabel_configs
@@ -28,6 +30,7 @@ scrape_agent_export_queue_{bytes,batches,points}       gauge
 scrape_agent_export_queue_oldest_age_seconds           gauge
 scrape_agent_export_consecutive_failures               gauge
 scrape_agent_translate_pending_batches                 gauge      waiting for the translate worker
+scrape_agent_translate_<stat>[_total]                  both       the translator's ``.stats``
 scrape_agent_config_last_reload_successful             gauge      0/1
 scrape_agent_config_last_reload_success_timestamp_seconds  gauge
 scrape_agent_config_reloads_total{result}              counter    success / failure
@@ -103,6 +106,26 @@ _EXPORT_GAUGES = {
         "Export attempts failed in a row (0 after a success).",
     ),
 }
+_JOB_COUNTERS = {
+    "scrapes": ("scrape_agent_scrapes", "Scrapes finished."),
+    "failures": ("scrape_agent_scrape_failures", "Scrapes that failed (up == 0)."),
+    "samples_scraped": ("scrape_agent_samples_scraped", "Samples in the scraped responses."),
+    "dropped_by_relabel": (
+        "scrape_agent_samples_dropped_by_relabel",
+        "Samples removed by metric_relabel_configs.",
+    ),
+    "dropped_by_limits": (
+        "scrape_agent_samples_dropped_by_limit",
+        "Samples refused by a limit (sample_limit, label_limit, ...).",
+    ),
+    "duplicates": (
+        "scrape_agent_samples_duplicate",
+        "Samples dropped as duplicates of a series in the same scrape.",
+    ),
+    "stale_markers": ("scrape_agent_stale_markers", "Stale markers emitted."),
+}
+# Translator stats that are gauges; its other numeric stats are counters.
+_TRANSLATE_GAUGES = frozenset({"series_cached"})
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -167,6 +190,10 @@ class SelfStats:
         self.reload = ReloadStatus()
         self.started = time.time()
         self._lock = threading.Lock()
+        # job -> an object with the scrape manager's per-job counters (``scrapes``, ``failures``,
+        # ``samples_scraped``, ``dropped_by_relabel``, ``dropped_by_limits``, ``duplicates``,
+        # ``stale_markers``); when set, these replace the runner's own figures.
+        self.job_stats: Callable[[], Mapping[str, Any]] | None = None
         self.exporter_stats: Callable[[], Mapping[str, Any]] | None = None
         self.translator_stats: Callable[[], Mapping[str, Any]] | None = None
         self.target_statuses: Callable[[], Sequence[TargetStatus]] | None = None
@@ -230,39 +257,36 @@ class AgentCollector(Collector):
     def _scrape_metrics(self) -> Iterator[Metric]:
         s = self._s
         jobs = sorted(s.jobs.items())
-        specs: list[tuple[str, str, Callable[[JobCounters], float]]] = [
-            ("scrape_agent_scrapes", "Scrapes finished.", lambda c: c.scrapes),
-            (
-                "scrape_agent_scrape_failures",
-                "Scrapes that failed (up == 0).",
-                lambda c: c.failures,
-            ),
-            (
-                "scrape_agent_samples_scraped",
-                "Samples in the scraped responses.",
-                lambda c: c.samples_scraped,
-            ),
-            (
-                "scrape_agent_samples_dropped_by_relabel",
-                "Samples removed by metric_relabel_configs.",
-                lambda c: max(0, c.samples_scraped - c.samples_post_relabel),
-            ),
-            (
-                "scrape_agent_samples_dropped_by_limit",
-                "Samples kept by relabelling but refused by a limit (sample_limit, label_limit, ...).",
-                lambda c: c.samples_dropped_by_limit,
-            ),
-            (
-                "scrape_agent_samples_sent_to_translate",
-                "Samples handed to OTLP translation.",
-                lambda c: c.samples_sent,
-            ),
-        ]
-        for name, doc, get in specs:
+        counters: dict[str, dict[str, float]] = {}
+        for job, c in jobs:
+            counters[job] = {
+                "scrapes": c.scrapes,
+                "failures": c.failures,
+                "samples_scraped": c.samples_scraped,
+                "dropped_by_relabel": max(0, c.samples_scraped - c.samples_post_relabel),
+                "dropped_by_limits": c.samples_dropped_by_limit,
+            }
+        if s.job_stats is not None:
+            for job, js in s.job_stats().items():
+                d = counters.setdefault(job, {})
+                for key in (*_JOB_COUNTERS, "duplicates", "stale_markers"):
+                    v = getattr(js, key, None)
+                    if isinstance(v, (int, float)):
+                        d[key] = v
+        for key, (name, doc) in _JOB_COUNTERS.items():
             m = CounterMetricFamily(name, doc, labels=["job"])
-            for job, c in jobs:
-                m.add_metric([job], get(c))
+            for job, d in sorted(counters.items()):
+                if key in d:
+                    m.add_metric([job], d[key])
             yield m
+        sent = CounterMetricFamily(
+            "scrape_agent_samples_sent_to_translate",
+            "Samples handed to OTLP translation.",
+            labels=["job"],
+        )
+        for job, c in jobs:
+            sent.add_metric([job], c.samples_sent)
+        yield sent
         h = HistogramMetricFamily(
             "scrape_agent_scrape_duration_seconds", "Duration of scrapes.", labels=["job"]
         )
@@ -274,14 +298,14 @@ class AgentCollector(Collector):
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound), acc))
             h.add_metric([job], buckets, c.duration_sum)
         yield h
-        d = CounterMetricFamily(
+        du = CounterMetricFamily(
             "scrape_agent_discovery_updates",
             "Target-group updates received from service discovery.",
             labels=["job"],
         )
         for job, n in sorted(s.discovery_updates.items()):
-            d.add_metric([job], n)
-        yield d
+            du.add_metric([job], n)
+        yield du
 
     def _target_metrics(self) -> Iterator[Metric]:
         s = self._s
@@ -342,11 +366,11 @@ class AgentCollector(Collector):
         for key, value in stats.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
-            name = "scrape_agent_translate_" + _NAME_OK.sub("_", key)
-            if name.endswith("_total"):
-                yield CounterMetricFamily(name[: -len("_total")], f"Translator {key}.", value=value)
-            else:
+            name = "scrape_agent_translate_" + _NAME_OK.sub("_", key).removesuffix("_total")
+            if key in _TRANSLATE_GAUGES:
                 yield GaugeMetricFamily(name, f"Translator {key}.", value=value)
+            else:
+                yield CounterMetricFamily(name, f"Translator {key}.", value=value)
 
     def _config_metrics(self) -> Iterator[Metric]:
         r = self._s.reload

@@ -79,7 +79,7 @@ def test_component_hooks_and_reload_state() -> None:
         "last_error": "not a number",
         "bytes_on_disk": 7,
     }
-    st.translator_stats = lambda: {"series_total": 42, "cache_entries": 9}
+    st.translator_stats = lambda: {"points_out": 42, "series_cached": 9}
     st.pending_translation = lambda: 4
     st.target_statuses = lambda: [
         TargetStatus("ksm", "http://a/metrics", {}, {}, health="up"),
@@ -95,8 +95,8 @@ def test_component_hooks_and_reload_state() -> None:
     assert v[("scrape_agent_export_queue_oldest_age_seconds", ())] == 2.5
     assert v[("scrape_agent_export_retries_total", ())] == 3
     assert v[("scrape_agent_export_bytes_on_disk", ())] == 7
-    assert v[("scrape_agent_translate_series_total", ())] == 42
-    assert v[("scrape_agent_translate_cache_entries", ())] == 9
+    assert v[("scrape_agent_translate_points_out_total", ())] == 42
+    assert v[("scrape_agent_translate_series_cached", ())] == 9
     assert v[("scrape_agent_translate_pending_batches", ())] == 4
     assert v[("scrape_agent_targets", (("health", "down"), ("job", "ksm")))] == 1
     assert v[("scrape_agent_targets", (("health", "up"), ("job", "cad")))] == 1
@@ -117,3 +117,33 @@ def test_forget_jobs_removes_series() -> None:
     v = _values(st)
     assert ("scrape_agent_scrapes_total", (("job", "new"),)) in v
     assert ("scrape_agent_scrapes_total", (("job", "old"),)) not in v
+
+
+def test_scrape_manager_counters_replace_own_figures() -> None:
+    from agent.scrape.loop import JobStats
+
+    st = SelfStats()
+    st.observe_batch(_batch("ksm", 1, 0.2, 100, 60, 60))
+    st.job_stats = lambda: {
+        "ksm": JobStats(
+            scrapes=5,
+            failures=2,
+            samples_scraped=500,
+            dropped_by_relabel=200,
+            dropped_by_limits=7,
+            duplicates=1,
+            stale_markers=3,
+        ),
+        "idle": JobStats(),
+    }
+    v = _values(st)
+    job = (("job", "ksm"),)
+    assert v[("scrape_agent_scrapes_total", job)] == 5
+    assert v[("scrape_agent_scrape_failures_total", job)] == 2
+    assert v[("scrape_agent_samples_dropped_by_relabel_total", job)] == 200
+    assert v[("scrape_agent_samples_dropped_by_limit_total", job)] == 7
+    assert v[("scrape_agent_samples_duplicate_total", job)] == 1
+    assert v[("scrape_agent_stale_markers_total", job)] == 3
+    assert v[("scrape_agent_scrapes_total", (("job", "idle"),))] == 0
+    # the duration histogram is the runner's own (one observation per scrape)
+    assert v[("scrape_agent_scrape_duration_seconds_count", job)] == 1
