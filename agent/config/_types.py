@@ -181,6 +181,9 @@ class OTLPConfig:
     compression: str = "gzip"  # gzip | none
     timeout: float = 10.0
     tls: OTLPTLSConfig = field(default_factory=OTLPTLSConfig)
+    # Path the HTTP exporter appends to ``endpoint``: "/v1/metrics", or "" when ``endpoint`` is
+    # already the full metrics URL (from OTEL_EXPORTER_OTLP_METRICS_ENDPOINT), and for gRPC.
+    signal_path: str = "/v1/metrics"
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,8 @@ class Config:
     # The YAML as loaded (after collector ``$$``/``${env:..}`` handling), for the config page.
     # Use ``agent.config.redacted()`` to show it: it hides secrets.
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # Non-fatal remarks from the loader ("file:line: path: ..."), e.g. ignored sections.
+    warnings: tuple[str, ...] = ()
 
     def job(self, name: str) -> ScrapeConfig | None:
         for sc in self.scrape_configs:
