@@ -28,8 +28,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 import relabel
 from agent.config._agent import decode_agent
 from agent.config._decode import (
@@ -958,8 +956,3 @@ def _redact_url(u: str) -> str:
         user = userinfo.split(":", 1)[0]
         return f"{m.group(1)}{user}:{SECRET}@{m.group(3)}"
     return u
-
-
-# Used by the CLI to report rule counts; a tiny helper kept here to avoid importing yaml there.
-def dump_yaml(data: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(data), sort_keys=False)
