@@ -1,0 +1,207 @@
+"""Exposition parser: Prometheus text 0.0.4 and OpenMetrics 1.0, as Prometheus 3 parses them.
+
+One :class:`Parser` per target. It caches the parsed form of every series text (the raw
+``name{labels}`` part of a sample line) across scrapes, so a line whose series was seen before
+costs a split, a dict lookup and a ``float()``. New series go through the validating slow path
+(``_parse_text`` / ``_parse_om``), which follows Prometheus' lexers; errors name the line.
+
+Known, deliberate differences from Prometheus' text parser (documented in tests/parse):
+
+- a line starting with NUL ends the body (Prometheus' lexer treats ``\\0`` as end of input);
+- raw newlines inside quoted label values are not accepted (Prometheus' text lexer would);
+- duplicate label names are reported here (Prometheus reports them after parsing, failing the
+  scrape the same way);
+- OpenMetrics is checked against the OpenMetrics specification (family grouping, counter
+  values, histogram structure, no trailing comma), which Prometheus itself does not enforce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.model import Exemplar, MetricMeta
+from agent.scrape._parse_common import Label, ParseError, parse_float, quote
+from agent.scrape._parse_om import parse_openmetrics
+from agent.scrape._parse_text import Entry, parse_comment_line, parse_sample_line
+
+__all__ = ["ParseError", "ParseResult", "Parser", "detect_format", "Exemplar"]
+
+# Sample values seen often ("0", "1", "1.7e+09"): validated once, shared by all parsers.
+_VALUES: dict[str, float] = {}
+_VALUES_MAX = 4096
+_INF = float("inf")
+
+_PROTOCOLS = {
+    "prometheustext0.0.4": "text",
+    "prometheustext1.0.0": "text",
+    "openmetricstext0.0.1": "openmetrics",
+    "openmetricstext1.0.0": "openmetrics",
+}
+
+
+@dataclass(slots=True)
+class ParseResult:
+    """Samples in exposition order: (series text, value, timestamp ms or None, exemplar)."""
+
+    samples: list[tuple[str, float, int | None, Exemplar | None]] = field(default_factory=list)
+    metadata: dict[str, MetricMeta] = field(default_factory=dict)
+
+
+def detect_format(content_type: str, fallback: str = "PrometheusText0.0.4") -> str:
+    """``'openmetrics'`` or ``'text'`` for a response Content-Type, as Prometheus decides.
+
+    ``fallback`` is the job's ``fallback_scrape_protocol`` (a Prometheus protocol name); an
+    empty fallback makes a blank or unknown Content-Type an error (:class:`ParseError`).
+    """
+    mt = content_type.split(";", 1)[0].strip().lower()
+    if mt == "application/openmetrics-text":
+        return "openmetrics"
+    if mt == "text/plain":
+        return "text"
+    fb = _PROTOCOLS.get(fallback.strip().lower()) if fallback else None
+    if fb is None:
+        if fallback and fallback.strip().lower() != "prometheusproto":
+            raise ParseError(f"unknown fallback scrape protocol {quote(fallback)}", 0)
+        if not mt:
+            raise ParseError(
+                "non-compliant scrape target sending blank Content-Type and no "
+                "fallback_scrape_protocol specified for target",
+                0,
+            )
+        raise ParseError(
+            f"received unsupported Content-Type {quote(content_type)} and no "
+            "fallback_scrape_protocol specified for target",
+            0,
+        )
+    return fb
+
+
+class Parser:
+    """One per target. Caches the parsed form of each series text across scrapes."""
+
+    __slots__ = ("_cache", "_format", "_last", "strict")
+
+    def __init__(self, *, strict: bool = False) -> None:
+        """``strict=True`` also enforces the OpenMetrics specification's family-level rules
+        (see ``_parse_om``); the scrape path uses the default, which accepts what Prometheus
+        accepts."""
+        self.strict = strict
+        self._cache: dict[str, Entry] = {}
+        self._format = ""
+        self._last: list[tuple[str, float, int | None, Exemplar | None]] = []
+
+    def parse(self, data: bytes, content_type: str) -> ParseResult:
+        """Parse a whole body. ``content_type`` is a Content-Type header value, or the result of
+        :func:`detect_format` (``'text'``/``'openmetrics'``). Raises only :class:`ParseError`."""
+        fmt = content_type if content_type in ("text", "openmetrics") else None
+        if fmt is None:
+            fmt = detect_format(content_type)
+        if fmt != self._format:
+            self._cache.clear()
+            self._format = fmt
+        result = ParseResult()
+        try:
+            if fmt == "openmetrics":
+                text = _decode(data, strict=True)
+                parse_openmetrics(text, self._cache, result.samples, result.metadata, self.strict)
+            else:
+                text = _decode(data, strict=False)
+                self._parse_text(text, result)
+        except ParseError:
+            raise
+        except RecursionError:  # pragma: no cover - defensive
+            raise ParseError("exposition too deeply nested", 0) from None
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+            # A bug guard: never leak another exception type to the scrape loop.
+            raise ParseError(f"unparseable exposition: {e}", 0) from None
+        self._last = result.samples
+        return result
+
+    def series_labels(self, series: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """(metric name, labels in exposition order, without ``__name__``) of a series text
+        returned by the last :meth:`parse`."""
+        return self._cache[series]
+
+    def sweep(self) -> None:
+        """Drop cached series not seen in the last parse (bounded memory under churn)."""
+        cache = self._cache
+        self._cache = {s[0]: cache[s[0]] for s in self._last}
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    # -- text format -------------------------------------------------------------------
+
+    def _parse_text(self, text: str, result: ParseResult) -> None:
+        cache = self._cache
+        samples = result.samples
+        append = samples.append
+        vals = _VALUES
+        vals_get = vals.get
+        meta: dict[str, list[str]] = {}
+        mtype = "unknown"
+        lineno = 0
+        for line in text.split("\n"):
+            lineno += 1
+            if not line:
+                continue
+            if line[0] == "#":
+                got = parse_comment_line(line, lineno)
+                if got is not None:
+                    kind, fam, arg = got
+                    m = meta.get(fam)
+                    if m is None:
+                        m = meta[fam] = ["unknown", ""]
+                    if kind == "TYPE":
+                        m[0] = mtype = arg
+                    else:
+                        m[1] = arg
+                continue
+            # Quick path for series seen before: "<series> <value>" / "<series> <value> <ts>".
+            rest, _, tok = line.rpartition(" ")
+            if rest in cache:
+                v = vals_get(tok)
+                if v is None:
+                    v = _value(tok)
+                if v is not None:
+                    append((rest, v, None, None))
+                    continue
+            else:
+                series, _, vtok = rest.rpartition(" ")
+                if series in cache and tok.isdigit() and tok.isascii() and len(tok) < 19:
+                    v = vals_get(vtok)
+                    if v is None:
+                        v = _value(vtok)
+                    if v is not None:
+                        append((series, v, int(tok), None))
+                        continue
+            if line[0] == "\x00":
+                break  # Prometheus' lexer ends the input at a NUL in this position
+            series, ent, v, ts = parse_sample_line(line, lineno, mtype)
+            cache[series] = ent
+            append((series, v, ts, None))
+        if meta:
+            result.metadata = {k: MetricMeta(type=t, help=h) for k, (t, h) in meta.items()}
+
+
+def _value(tok: str) -> float | None:
+    """Validated float for the quick path, or None to fall back to the slow path."""
+    try:
+        v = parse_float(tok)
+    except ValueError:
+        return None
+    if len(_VALUES) < _VALUES_MAX:
+        _VALUES[tok] = v
+    return v
+
+
+def _decode(data: bytes, strict: bool) -> str:
+    try:
+        return data.decode("utf-8", "strict" if strict else "surrogateescape")
+    except UnicodeDecodeError as e:
+        lineno = data.count(b"\n", 0, e.start) + 1
+        raise ParseError(f"invalid UTF-8 at byte {e.start}", lineno) from None
+
+
+def labels_of(entry: tuple[str, tuple[Label, ...]]) -> tuple[Label, ...]:
+    return entry[1]
