@@ -14,7 +14,6 @@ so the event loop (other targets' timers and fetches) keeps its timing.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +23,8 @@ from typing import Any
 from agent.config import ScrapeConfig
 from agent.model import MetricMeta, Sample, ScrapeBatch, TargetInfo
 from agent.scrape.http import ScrapeClient, ScrapeError
+from agent.scrape.parse import Parser as _ExpositionParser
+from agent.scrape.parse import detect_format
 from agent.scrape.samples import Outcome, Parser, SeriesProcessor
 from agent.scrape.targets import Target
 
@@ -34,9 +35,7 @@ THREAD_THRESHOLD = 256 * 1024  # bytes of body above which parse+process run in 
 
 
 def new_parser() -> Parser:
-    mod = importlib.import_module("agent.scrape.parse")
-    parser: Parser = mod.Parser()
-    return parser
+    return _ExpositionParser()
 
 
 @dataclass
@@ -190,7 +189,9 @@ class ScrapeLoop:
         if self.parser is None:
             self.parser = new_parser()
         parser = self.parser
-        result: Any = parser.parse(body, content_type)
+        # Prometheus 3: a blank/unknown Content-Type fails unless fallback_scrape_protocol is set.
+        fmt = detect_format(content_type, self.cfg.fallback_scrape_protocol)
+        result: Any = parser.parse(body, fmt)
         outcome = self.processor.process(parser, result, ts_ms)
         parser.sweep()
         self.metadata = result.metadata
