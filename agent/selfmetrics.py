@@ -42,6 +42,7 @@ process_*                                                         CPU, RSS, fds
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 import threading
 import time
@@ -92,6 +93,23 @@ _EXPORT_COUNTERS = {
         "Points dropped by the exporter (queue full, permanent rejection, shutdown).",
     ),
     "dropped_batches": ("scrape_agent_export_dropped_batches", "Batches dropped by the exporter."),
+    "sent_requests": ("scrape_agent_export_requests", "Export requests the backend accepted."),
+    "rejected_points": (
+        "scrape_agent_export_rejected_points",
+        "Points the backend rejected permanently (4xx, non-retryable gRPC codes).",
+    ),
+    "partial_rejected_points": (
+        "scrape_agent_export_partial_rejected_points",
+        "Points rejected through OTLP partial_success.",
+    ),
+    "corrupt_records": (
+        "scrape_agent_export_queue_corrupt_records",
+        "Corrupt records skipped when replaying the disk queue.",
+    ),
+    "replayed_batches": (
+        "scrape_agent_export_queue_replayed_batches",
+        "Batches found in the disk queue at start.",
+    ),
 }
 _EXPORT_GAUGES = {
     "queued_bytes": ("scrape_agent_export_queue_bytes", "Encoded bytes waiting to be sent."),
@@ -100,6 +118,10 @@ _EXPORT_GAUGES = {
     "oldest_age_seconds": (
         "scrape_agent_export_queue_oldest_age_seconds",
         "Age of the oldest queued batch.",
+    ),
+    "last_success_unix": (
+        "scrape_agent_export_last_success_timestamp_seconds",
+        "Time of the last accepted export request.",
     ),
     "consecutive_failures": (
         "scrape_agent_export_consecutive_failures",
@@ -167,6 +189,15 @@ class ReloadStatus:
     last_error: str = ""
 
 
+def as_dict(stats: Any) -> dict[str, Any]:
+    """A component's stats (a dataclass or a mapping) as a dict."""
+    if stats is None:
+        return {}
+    if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
+        return dataclasses.asdict(stats)
+    return dict(stats)
+
+
 def _report_values(report: Sequence[Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for s in report:
@@ -194,8 +225,9 @@ class SelfStats:
         # ``samples_scraped``, ``dropped_by_relabel``, ``dropped_by_limits``, ``duplicates``,
         # ``stale_markers``); when set, these replace the runner's own figures.
         self.job_stats: Callable[[], Mapping[str, Any]] | None = None
-        self.exporter_stats: Callable[[], Mapping[str, Any]] | None = None
-        self.translator_stats: Callable[[], Mapping[str, Any]] | None = None
+        # The exporter's stats() and the translator's .stats: a mapping or a dataclass.
+        self.exporter_stats: Callable[[], Any] | None = None
+        self.translator_stats: Callable[[], Any] | None = None
         self.target_statuses: Callable[[], Sequence[TargetStatus]] | None = None
         self.dropped_target_counts: Callable[[], Mapping[str, int]] | None = None
         self.pending_translation: Callable[[], int] | None = None
@@ -333,7 +365,7 @@ class AgentCollector(Collector):
     def _export_metrics(self) -> Iterator[Metric]:
         if self._s.exporter_stats is None:
             return
-        stats = self._s.exporter_stats()
+        stats = as_dict(self._s.exporter_stats())
         for key, value in stats.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
@@ -362,7 +394,7 @@ class AgentCollector(Collector):
             )
         if s.translator_stats is None:
             return
-        stats = s.translator_stats()
+        stats = as_dict(s.translator_stats())
         for key, value in stats.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
