@@ -222,6 +222,14 @@ class ScrapeManager:
     def dropped_targets(self) -> list[DroppedTarget]:
         return [d for p in self.pools.values() for d in p.dropped]
 
+    def dropped_target_counts(self) -> dict[str, int]:
+        """Targets dropped by relabel_configs per job (all of them, not only those kept)."""
+        return {name: p.dropped_count for name, p in self.pools.items()}
+
+    def target_errors(self) -> dict[str, list[str]]:
+        """Targets whose labels were unusable (no address, bad interval ...), per job."""
+        return {name: list(p.errors) for name, p in self.pools.items() if p.errors}
+
     def stats(self) -> dict[str, JobStats]:
         return {name: p.stats for name, p in self.pools.items()}
 
