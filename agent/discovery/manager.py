@@ -111,13 +111,17 @@ class DiscoveryManager:
         def send(groups: list[TargetGroup]) -> None:
             if self.providers.get((p.job, p.name)) is not p:
                 return  # replaced by a reload
+            changed = not p.synced
             for g in groups:
                 if g.targets:
-                    p.groups[g.source] = g
-                else:
-                    p.groups.pop(g.source, None)
+                    if p.groups.get(g.source) != g:
+                        p.groups[g.source] = g
+                        changed = True
+                elif p.groups.pop(g.source, None) is not None:
+                    changed = True
             p.synced = True
-            self._trigger()
+            if changed:  # a periodic re-read that found nothing new publishes nothing
+                self._trigger()
 
         try:
             await p.discoverer.run(send)

@@ -108,7 +108,10 @@ class ScrapeManager:
         if pool is None:
             log.debug("targets for unknown job %r ignored", job)
             return
-        pool.groups = list(groups)
+        new_groups = list(groups)
+        if new_groups == pool.groups and pool.loops:
+            return  # nothing changed: skip rebuilding every target
+        pool.groups = new_groups
         old_loops, pool.loops = pool.loops, {}
         self._reconcile(job, pool, old_loops, restart=False)
 
