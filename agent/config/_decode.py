@@ -21,10 +21,12 @@ class Ctx:
         self.warnings: list[str] = []
 
     def error(self, line: int, path: str, msg: str) -> None:
+        path = path.rstrip(": ")
         loc = f"{self.source}:{line}" if line else self.source
         self.errors.append(f"{loc}: {path}: {msg}" if path else f"{loc}: {msg}")
 
     def warn(self, line: int, path: str, msg: str) -> None:
+        path = path.rstrip(": ")
         loc = f"{self.source}:{line}" if line else self.source
         self.warnings.append(f"{loc}: {path}: {msg}" if path else f"{loc}: {msg}")
 

@@ -377,7 +377,9 @@ class _Loader:
         timeout = get_duration(ctx, g, "scrape_timeout", path) or 0.0
         if timeout > interval:
             ctx.error(
-                g.line if g else 0, path, "global scrape timeout greater than scrape interval"
+                g.key_line("scrape_timeout") if g else 0,
+                path,
+                "global scrape timeout greater than scrape interval",
             )
         if timeout == 0:
             timeout = min(10.0, interval)
