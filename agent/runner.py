@@ -512,7 +512,7 @@ class Agent:
         await _maybe_await(self._scrape.apply_config(cfg))
         self.stats.job_stats = self._scrape.stats
         self.stats.target_statuses = self.target_statuses
-        self.stats.dropped_target_counts = self._dropped_counts
+        self.stats.dropped_target_counts = self.dropped_target_counts
         self._discovery = DiscoveryManager(self._on_targets, node_name=_node_name(cfg))
         await _maybe_await(self._discovery.apply_config(cfg))
 
@@ -526,11 +526,10 @@ class Agent:
             s = s()
         return as_dict(s)
 
-    def _dropped_counts(self) -> Mapping[str, int]:
-        counts: dict[str, int] = {}
-        for d in self.dropped_targets():
-            counts[d.scrape_pool] = counts.get(d.scrape_pool, 0) + 1
-        return counts
+    def dropped_target_counts(self) -> Mapping[str, int]:
+        if self._scrape is None:
+            return {}
+        return dict(self._scrape.dropped_target_counts())
 
     # -- data path -------------------------------------------------------------------------------
 

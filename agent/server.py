@@ -57,6 +57,10 @@ class AgentView(Protocol):
 
     def dropped_targets(self) -> Sequence[DroppedTarget]: ...
 
+    def dropped_target_counts(self) -> Mapping[str, int]:
+        """Dropped targets per job, including those beyond ``keep_dropped_targets``."""
+        ...
+
     def config_yaml(self) -> str: ...
 
     def readiness(self) -> tuple[bool, str]: ...
@@ -145,6 +149,7 @@ def targets_api(
     dropped: Sequence[DroppedTarget],
     query: Mapping[str, list[str]],
     hostname: str = "",
+    dropped_counts: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The ``/api/v1/targets`` document (Prometheus web/api/v1 ``TargetDiscovery``)."""
     state = (query.get("state") or ["any"])[0].lower()
@@ -178,7 +183,7 @@ def targets_api(
             data["droppedTargets"].append(
                 {"discoveredLabels": dict(d.discovered_labels), "scrapePool": d.scrape_pool}
             )
-    data["droppedTargetCounts"] = counts
+    data["droppedTargetCounts"] = dict(dropped_counts) if dropped_counts is not None else counts
     return {"status": "success", "data": data}
 
 
@@ -207,7 +212,7 @@ def _ago(ts: float | None, now: float) -> str:
 
 def targets_page(
     active: Sequence[TargetStatus],
-    dropped: Sequence[DroppedTarget],
+    dropped_counts: Mapping[str, int],
     query: Mapping[str, list[str]],
     now: float | None = None,
 ) -> str:
@@ -217,9 +222,6 @@ def targets_page(
     by_pool: dict[str, list[TargetStatus]] = {}
     for t in active:
         by_pool.setdefault(t.scrape_pool, []).append(t)
-    dropped_counts: dict[str, int] = {}
-    for d in dropped:
-        dropped_counts[d.scrape_pool] = dropped_counts.get(d.scrape_pool, 0) + 1
     esc = html.escape
     out = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>scrape-agent targets</title>",
@@ -445,7 +447,11 @@ class AgentServer:
                 },
             )
         doc = targets_api(
-            self._view.target_statuses(), self._view.dropped_targets(), req.query, self._hostname
+            self._view.target_statuses(),
+            self._view.dropped_targets(),
+            req.query,
+            self._hostname,
+            self._view.dropped_target_counts(),
         )
         return json_response(200, doc)
 
@@ -453,7 +459,9 @@ class AgentServer:
         return json_response(200, {"status": "success", "data": {"yaml": self._view.config_yaml()}})
 
     async def _targets(self, req: Request) -> Response:
-        page = targets_page(self._view.target_statuses(), self._view.dropped_targets(), req.query)
+        page = targets_page(
+            self._view.target_statuses(), self._view.dropped_target_counts(), req.query
+        )
         return Response(200, page.encode(), "text/html; charset=utf-8")
 
     async def _config(self, req: Request) -> Response:

@@ -56,6 +56,9 @@ class View:
     def dropped_targets(self) -> list[DroppedTarget]:
         return [DroppedTarget("ksm", {"__address__": "10.1.1.1:8080", "job": "ksm"})]
 
+    def dropped_target_counts(self) -> dict[str, int]:
+        return {"ksm": 3}  # keep_dropped_targets kept only one of them
+
     def config_yaml(self) -> str:
         return "global:\n  scrape_interval: 15s\nscrape_configs:\n- job_name: ksm\n  authorization:\n    credentials: <secret>\n"
 
@@ -129,7 +132,7 @@ def test_targets_api_shape(srv: Running) -> None:
     assert doc["data"]["droppedTargets"] == [
         {"discoveredLabels": {"__address__": "10.1.1.1:8080", "job": "ksm"}, "scrapePool": "ksm"}
     ]
-    assert doc["data"]["droppedTargetCounts"] == {"ksm": 1}
+    assert doc["data"]["droppedTargetCounts"] == {"ksm": 3}
 
 
 def test_targets_api_filters(srv: Running) -> None:
@@ -149,7 +152,7 @@ def test_targets_page_html(srv: Running) -> None:
     resp = get(srv, "/targets")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
     page = resp.text
-    assert "ksm (1/1 up, 1 dropped by relabelling)" in page
+    assert "ksm (1/1 up, 3 dropped by relabelling)" in page
     assert "cadvisor (0/1 up)" in page
     assert "https://10.0.0.7:10250/metrics/cadvisor" in page
     assert "401 Unauthorized &lt;script&gt;" in page and "<script>" not in page
