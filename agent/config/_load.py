@@ -517,8 +517,8 @@ class _Loader:
         items = as_seq(ctx, prom.get("scrape_configs"), path) or []
         for i, item in enumerate(items):
             sc = self._one_scrape_config(ctx, item, idx(path, i), g, gextra, self.base_dir)
+            self._unique(ctx, jobs, item, "main config file", idx(path, i))
             if sc is not None:
-                self._unique(ctx, jobs, sc, item, "main config file", idx(path, i))
                 out.append(sc)
 
         files = get_str_list(ctx, prom, "scrape_config_files", prefix.rstrip(".")) or ()
@@ -536,24 +536,27 @@ class _Loader:
                 out.extend(self._scrape_file(filename, g, gextra, jobs))
         return tuple(out)
 
-    def _unique(
-        self, ctx: Ctx, jobs: dict[str, str], sc: ScrapeConfig, item: YNode, where: str, ipath: str
-    ) -> None:
-        line = item.key_line("job_name") if isinstance(item, YMap) else item.line
-        if sc.job_name in jobs:
-            first = jobs[sc.job_name]
+    def _unique(self, ctx: Ctx, jobs: dict[str, str], item: YNode, where: str, ipath: str) -> None:
+        if not isinstance(item, YMap):
+            return
+        node = item.get("job_name")
+        if not isinstance(node, YScalar) or node.tag == "null" or not node.text:
+            return
+        job = node.text
+        if job in jobs:
+            first = jobs[job]
             extra = (
                 ""
                 if first == "main config file" and where == first
                 else f", first found in {first}"
             )
             ctx.error(
-                line,
-                f'{ipath} (job "{sc.job_name}")',
-                f'found multiple scrape configs with job name "{sc.job_name}"{extra}',
+                item.key_line("job_name"),
+                f'{ipath} (job "{job}")',
+                f'found multiple scrape configs with job name "{job}"{extra}',
             )
         else:
-            jobs[sc.job_name] = where
+            jobs[job] = where
 
     def _scrape_file(
         self, filename: str, g: GlobalConfig, gextra: dict[str, Any], jobs: dict[str, str]
@@ -585,8 +588,8 @@ class _Loader:
         base = os.path.dirname(os.path.abspath(filename))
         for i, item in enumerate(items):
             sc = self._one_scrape_config(fctx, item, idx("scrape_configs", i), g, gextra, base)
+            self._unique(fctx, jobs, item, f'"{filename}"', idx("scrape_configs", i))
             if sc is not None:
-                self._unique(fctx, jobs, sc, item, f'"{filename}"', idx("scrape_configs", i))
                 out.append(sc)
         return out
 
