@@ -377,7 +377,8 @@ class _Handler(BaseHTTPRequestHandler):
         with api._lock:
             api.requests.append((parts.path, q))
         if api.token is not None:
-            if self.headers.get("Authorization", "") != f"Bearer {api.token}":
+            scheme, _, cred = self.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or cred.strip() != api.token:
                 self._send_json(401, _status(401, "Unauthorized", "Unauthorized"))
                 return
         if parts.path == "/version":

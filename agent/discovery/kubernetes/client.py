@@ -384,7 +384,7 @@ class ListWatcher:
                 if self._stop.is_set():
                     return
                 self.last_error = f"{self.client.host}: {self.name}: {e}"
-                log.warning("kubernetes discovery %s: %s; retrying in %.0fs", self.name, e, backoff)
+                log.warning("kubernetes discovery %s: %s; retrying in %.1fs", self.name, e, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max)
             finally:
