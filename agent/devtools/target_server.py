@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -51,6 +52,7 @@ class RequestRecord:
     path: str
     headers: dict[str, str]  # lower-cased names
     server: str  # "host:port" that received it
+    raw_target: str = ""  # the request target as sent (absolute-form when used as a proxy)
 
 
 class _Server(ThreadingHTTPServer):
@@ -76,6 +78,8 @@ class TargetServer:
         tls_ca: Any = None,  # trustme.CA: serve HTTPS with a certificate it issues
         hostnames: tuple[str, ...] = ("localhost", "127.0.0.1"),
         token: Callable[[], str] | None = None,
+        client_ca: Any = None,  # trustme.CA: demand a client certificate it issued
+        max_tls_version: ssl.TLSVersion | None = None,
     ) -> None:
         self.pages: dict[str, Page] = {}
         self.token = token
@@ -90,6 +94,11 @@ class TargetServer:
             cert = tls_ca.issue_cert(*hostnames)
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             cert.configure_cert(ctx)
+            if client_ca is not None:
+                client_ca.configure_trust(ctx)
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            if max_tls_version is not None:
+                ctx.maximum_version = max_tls_version
             self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
             self.scheme = "https"
         self._thread: threading.Thread | None = None
@@ -144,9 +153,13 @@ class TargetServer:
 
     def _handle(self, h: _Handler) -> None:
         headers = {k.lower(): v for k, v in h.headers.items()}
+        path = h.path
+        if path.startswith(("http://", "https://")):  # absolute-form: we are used as a proxy
+            parts = urlsplit(path)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
         with self._lock:
-            self.requests.append(RequestRecord(h.path, headers, f"127.0.0.1:{self.port}"))
-        page = self.pages.get(h.path.split("?", 1)[0])
+            self.requests.append(RequestRecord(path, headers, f"127.0.0.1:{self.port}", h.path))
+        page = self.pages.get(path.split("?", 1)[0])
         if page is None:
             self._send(h, 404, b"not found\n", "text/plain")
             return

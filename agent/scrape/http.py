@@ -142,7 +142,7 @@ class ScrapeClient:
         if transport is not None:
             kwargs["transport"] = transport
         elif hc.proxy_url:
-            kwargs["proxy"] = hc.proxy_url
+            kwargs["mounts"] = _proxy_mounts(hc, verify)
         self._client = httpx.AsyncClient(
             verify=verify,
             http2=hc.enable_http2,
@@ -246,6 +246,27 @@ class ScrapeClient:
                 raise ScrapeError("body size limit exceeded")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _proxy_mounts(
+    hc: HTTPClientConfig, verify: ssl.SSLContext
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """``proxy_url`` for every request except the ``no_proxy`` hosts (names, IPs, ``.domain``
+    suffixes; CIDR ranges are not supported and are ignored with the rest of the list)."""
+    headers = {k: ", ".join(v) for k, v in hc.proxy_connect_header.items()}
+    proxy = httpx.Proxy(hc.proxy_url, headers=headers or None)
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        "all://": httpx.AsyncHTTPTransport(proxy=proxy, verify=verify, http2=hc.enable_http2)
+    }
+    for entry in (e.strip() for e in hc.no_proxy.split(",")):
+        if not entry or "/" in entry:
+            continue
+        direct = httpx.AsyncHTTPTransport(verify=verify, http2=hc.enable_http2)
+        if entry.startswith("."):
+            mounts[f"all://*{entry}"] = direct
+        else:
+            mounts[f"all://{entry}"] = direct
+    return mounts
 
 
 def _origin(url: str) -> tuple[str, int | None]:

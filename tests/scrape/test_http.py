@@ -227,3 +227,54 @@ def test_http_errors(scrape_config: Any) -> None:
         port = srv.port
     with pytest.raises(ScrapeError, match=rf'^Get "http://127\.0\.0\.1:{port}/metrics": .+'):
         fetch(ScrapeClient(cfg), f"http://127.0.0.1:{port}/metrics")
+
+
+def test_proxy_url_and_no_proxy(scrape_config: Any) -> None:
+    with TargetServer() as proxy, TargetServer() as target:
+        proxy.set("/metrics", BODY)  # the "proxy" answers absolute-form requests itself
+        target.set("/metrics", b"direct 1\n")
+        far = "http://unreachable.invalid:9100/metrics"
+        hc = HTTPClientConfig(proxy_url=proxy.url("/"), no_proxy="127.0.0.1,.internal.example")
+        cfg = scrape_config({"job_name": "j", "http_client": hc})
+        assert fetch(ScrapeClient(cfg), far).body == BODY
+        assert proxy.requests[0].raw_target == far
+        # no_proxy hosts are reached directly.
+        assert fetch(ScrapeClient(cfg), target.url()).body == b"direct 1\n"
+        assert len(proxy.requests) == 1
+
+
+def test_tls_client_certificate_and_min_version(
+    ca: Any, tmp_path: Path, scrape_config: Any
+) -> None:
+    import ssl
+
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    client = ca.issue_cert("scrape-agent")
+    cert_file, key_file = tmp_path / "c.pem", tmp_path / "k.pem"
+    client.cert_chain_pems[0].write_to_path(str(cert_file))
+    client.private_key_pem.write_to_path(str(key_file))
+    with TargetServer(tls_ca=ca, client_ca=ca) as srv:
+        srv.set("/metrics", BODY)
+        tls = TLSConfig(ca_file=str(ca_file))
+        cfg = scrape_config({"job_name": "j", "http_client": HTTPClientConfig(tls_config=tls)})
+        with pytest.raises(ScrapeError, match=r'^Get "https://'):
+            fetch(ScrapeClient(cfg), srv.url())
+        tls = TLSConfig(ca_file=str(ca_file), cert_file=str(cert_file), key_file=str(key_file))
+        cfg = scrape_config({"job_name": "j", "http_client": HTTPClientConfig(tls_config=tls)})
+        assert fetch(ScrapeClient(cfg), srv.url()).body == BODY
+        # Inline PEMs work the same.
+        tls = TLSConfig(
+            ca=ca.cert_pem.bytes().decode(), cert=cert_file.read_text(), key=key_file.read_text()
+        )
+        cfg = scrape_config({"job_name": "j", "http_client": HTTPClientConfig(tls_config=tls)})
+        assert fetch(ScrapeClient(cfg), srv.url()).body == BODY
+    with TargetServer(tls_ca=ca, max_tls_version=ssl.TLSVersion.TLSv1_2) as srv:
+        srv.set("/metrics", BODY)
+        tls = TLSConfig(ca_file=str(ca_file), min_version="TLS13")
+        cfg = scrape_config({"job_name": "j", "http_client": HTTPClientConfig(tls_config=tls)})
+        with pytest.raises(ScrapeError, match="VERSION|version|alert"):
+            fetch(ScrapeClient(cfg), srv.url())
+        tls = TLSConfig(ca_file=str(ca_file), min_version="TLS12")
+        cfg = scrape_config({"job_name": "j", "http_client": HTTPClientConfig(tls_config=tls)})
+        assert fetch(ScrapeClient(cfg), srv.url()).body == BODY
