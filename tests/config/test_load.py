@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Authorization, ConfigError, load, loads, redacted
+from agent.config import Authorization, Config, ConfigError, load, loads, redacted
 from agent.config._units import format_duration, os_expand, parse_duration, parse_size
 
 SHARED_EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
 
 
-def load_text(text: str, env: dict[str, str] | None = None, **kw: object) -> object:
-    return loads(textwrap.dedent(text), source="t.yml", env=env or {}, **kw)  # type: ignore[arg-type]
+def load_text(text: str, env: dict[str, str] | None = None) -> Config:
+    return loads(textwrap.dedent(text), source="t.yml", env=env or {})
 
 
 def errors_of(text: str, env: dict[str, str] | None = None) -> list[str]:
@@ -111,9 +111,9 @@ def test_defaults_and_global_inheritance() -> None:
             sample_limit: 5
         """
     )
-    a, b, c = cfg.scrape_configs  # type: ignore[attr-defined]
+    a, b, c = cfg.scrape_configs
     # global timeout defaults to min(10s, global interval) = 5s
-    assert cfg.global_config.scrape_timeout == 5  # type: ignore[attr-defined]
+    assert cfg.global_config.scrape_timeout == 5
     assert (a.scrape_interval, a.scrape_timeout) == (5, 5)
     # job timeout defaults to min(global timeout, job interval)
     assert (b.scrape_interval, b.scrape_timeout) == (60, 5)
@@ -126,8 +126,8 @@ def test_defaults_and_global_inheritance() -> None:
 
 def test_empty_file_uses_prometheus_defaults() -> None:
     cfg = load_text("")
-    assert cfg.scrape_configs == ()  # type: ignore[attr-defined]
-    assert cfg.global_config.scrape_interval == 60 and cfg.global_config.scrape_timeout == 10  # type: ignore[attr-defined]
+    assert cfg.scrape_configs == ()
+    assert cfg.global_config.scrape_interval == 60 and cfg.global_config.scrape_timeout == 10
 
 
 def test_job_timeout_below_default_interval() -> None:
@@ -138,7 +138,7 @@ def test_job_timeout_below_default_interval() -> None:
             scrape_interval: 3s
         """
     )
-    assert cfg.scrape_configs[0].scrape_timeout == 3  # type: ignore[attr-defined]
+    assert cfg.scrape_configs[0].scrape_timeout == 3
 
 
 def test_bearer_token_file_folded_into_authorization() -> None:
@@ -154,7 +154,7 @@ def test_bearer_token_file_folded_into_authorization() -> None:
               credentials: x
         """
     )
-    a, b, c = (sc.http_client.authorization for sc in cfg.scrape_configs)  # type: ignore[attr-defined]
+    a, b, c = (sc.http_client.authorization for sc in cfg.scrape_configs)
     assert a == Authorization(type="Bearer", credentials_file="/t")
     assert b == Authorization(type="Bearer", credentials="s3cret")
     assert c == Authorization(type="Bearer", credentials="x")
@@ -170,7 +170,7 @@ def test_scalars_keep_their_text_in_string_fields() -> None:
               n: [1.0, 0x1F]
         """
     )
-    sc = cfg.scrape_configs[0]  # type: ignore[attr-defined]
+    sc = cfg.scrape_configs[0]
     assert sc.job_name == "010"
     assert sc.params == {"n": ("1.0", "0x1F")}
 
@@ -185,7 +185,7 @@ def test_relabel_rules_are_parsed_with_the_job_validation_scheme() -> None:
                 target_label: "service.name"
         """
     cfg = load_text(text.format(scheme="utf8"))
-    assert cfg.scrape_configs[0].relabel_configs[0].target_label == "service.name"  # type: ignore[attr-defined]
+    assert cfg.scrape_configs[0].relabel_configs[0].target_label == "service.name"
     errs = errors_of(text.format(scheme="legacy"))
     assert len(errs) == 1 and "relabel_configs[0].target_label" in errs[0]
 
@@ -232,8 +232,8 @@ def test_unsupported_and_ignored_options() -> None:
             native_histogram_bucket_limit: 100
         """
     )
-    assert cfg.global_config.scrape_protocols == ("PrometheusText0.0.4",)  # type: ignore[attr-defined]
-    warnings = "\n".join(cfg.warnings)  # type: ignore[attr-defined]
+    assert cfg.global_config.scrape_protocols == ("PrometheusText0.0.4",)
+    warnings = "\n".join(cfg.warnings)
     assert "t.yml:3: global.scrape_protocols: PrometheusProto is not supported" in warnings
     assert "t.yml:4: remote_write: ignored" in warnings
     assert (
@@ -264,7 +264,7 @@ def test_anchors_and_merge_keys() -> None:
             metrics_path: /own
         """
     )
-    a, b = cfg.scrape_configs  # type: ignore[attr-defined]
+    a, b = cfg.scrape_configs
     assert (a.job_name, a.scrape_interval, a.metrics_path) == ("a", 7, "/x")
     assert (b.job_name, b.scrape_interval, b.metrics_path) == ("b", 7, "/own")
 
@@ -288,8 +288,8 @@ def test_plain_form_has_no_env_expansion_except_external_labels() -> None:
         """,
         env=env,
     )
-    assert cfg.global_config.external_labels == {"region": "eu", "cost": "$5"}  # type: ignore[attr-defined]
-    assert cfg.scrape_configs[0].relabel_configs[0].replacement == "${NODE}"  # type: ignore[attr-defined]
+    assert cfg.global_config.external_labels == {"region": "eu", "cost": "$5"}
+    assert cfg.scrape_configs[0].relabel_configs[0].replacement == "${NODE}"
 
 
 def test_collector_form_expansion() -> None:
@@ -319,13 +319,13 @@ def test_collector_form_expansion() -> None:
         """,
         env=env,
     )
-    sc = cfg.scrape_configs[0]  # type: ignore[attr-defined]
-    assert cfg.global_config.scrape_interval == 20  # type: ignore[attr-defined]
+    sc = cfg.scrape_configs[0]
+    assert cfg.global_config.scrape_interval == 20
     assert sc.sample_limit == 50  # "${LIMIT}" alone is re-read as YAML: an int
     assert sc.kubernetes_sd_configs[0].selectors[0].field == "spec.nodeName=node-7"
     assert sc.relabel_configs[0].replacement == "$1:${2}"
     assert sc.relabel_configs[1].replacement == "$HOME-dflt"  # bare $VAR is left alone
-    assert cfg.raw["scrape_configs"][0]["relabel_configs"][0]["replacement"] == "$1:${2}"  # type: ignore[attr-defined]
+    assert cfg.raw["scrape_configs"][0]["relabel_configs"][0]["replacement"] == "$1:${2}"
 
 
 def test_collector_form_paths_and_receiver_names() -> None:
@@ -362,14 +362,14 @@ def test_agent_section_at_top_of_collector_file() -> None:
         """,
         env={"CLUSTER": "prod"},
     )
-    assert cfg.agent.cluster_name == "prod"  # type: ignore[attr-defined]
+    assert cfg.agent.cluster_name == "prod"
 
 
 # -- agent section and OTEL_* fallbacks ---------------------------------------------------------
 
 
 def test_agent_defaults() -> None:
-    a = load_text("").agent  # type: ignore[attr-defined]
+    a = load_text("").agent
     assert a.otlp.endpoint == "http://localhost:4318" and a.otlp.signal_path == "/v1/metrics"
     assert (
         a.otlp.protocol == "http/protobuf" and a.otlp.compression == "gzip" and a.otlp.timeout == 10
@@ -390,7 +390,7 @@ def test_agent_env_fallbacks_and_precedence() -> None:
         "OTEL_RESOURCE_ATTRIBUTES": "team=obs,env=dev",
         "NODE_NAME": "node-3",
     }
-    a = load_text("", env=env).agent  # type: ignore[attr-defined]
+    a = load_text("", env=env).agent
     assert a.otlp.endpoint == "http://metrics:4318/custom/v1/metrics" and a.otlp.signal_path == ""
     assert a.otlp.headers == {"api-key": "s=cret"}  # the _METRICS_ variable wins
     assert a.otlp.timeout == 2.5 and a.otlp.compression == "none"
@@ -410,7 +410,7 @@ def test_agent_env_fallbacks_and_precedence() -> None:
           resource_attributes: {env: prod}
         """,
         env=env,
-    ).agent  # type: ignore[attr-defined]
+    ).agent
     # explicit configuration wins over the environment
     assert a.otlp.endpoint == "https://signoz:4318" and a.otlp.signal_path == "/v1/metrics"
     assert a.otlp.headers == {"k": "v"} and a.otlp.timeout == 3 and a.otlp.compression == "gzip"
@@ -418,11 +418,11 @@ def test_agent_env_fallbacks_and_precedence() -> None:
     assert a.resource_attributes == {"team": "obs", "env": "prod"}
 
     generic = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://generic:4318"}
-    assert load_text("", env=generic).agent.otlp.endpoint == "http://generic:4318"  # type: ignore[attr-defined]
+    assert load_text("", env=generic).agent.otlp.endpoint == "http://generic:4318"
 
 
 def test_agent_grpc_default_port_and_bad_env() -> None:
-    a = load_text("scrape_agent: {otlp: {protocol: grpc}}").agent  # type: ignore[attr-defined]
+    a = load_text("scrape_agent: {otlp: {protocol: grpc}}").agent
     assert a.otlp.endpoint == "http://localhost:4317" and a.otlp.signal_path == ""
     errs = errors_of(
         "", env={"OTEL_EXPORTER_OTLP_TIMEOUT": "soon", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}
@@ -434,7 +434,7 @@ def test_agent_grpc_default_port_and_bad_env() -> None:
 def test_agent_queue_sizes() -> None:
     q = load_text(
         "scrape_agent: {queue: {max_bytes: 64MiB, batch_max_bytes: 1048576, retry_max: 1m}}"
-    ).agent.queue  # type: ignore[attr-defined]
+    ).agent.queue
     assert (q.max_bytes, q.batch_max_bytes, q.retry_max) == (64 << 20, 1 << 20, 60)
     errs = errors_of("scrape_agent: {queue: {max_bytes: 1MiB, batch_max_bytes: 2MiB}}")
     assert errs == ["t.yml:1: scrape_agent.queue: batch_max_bytes must not exceed max_bytes"]
@@ -492,12 +492,12 @@ def test_redacted_hides_every_secret() -> None:
             headers: {signoz-ingestion-key: pw7}
         """
     )
-    text = repr(redacted(cfg))  # type: ignore[arg-type]
+    text = repr(redacted(cfg))
     for secret in ("pw1", "pw2", "pw3", "pw4", "pw5", "pw6", "pw7"):
         assert secret not in text
     assert text.count("<secret>") == 7
     assert "visible" in text and "'username': 'u'" in text
-    assert "pw1" in repr(cfg.raw)  # type: ignore[attr-defined]  # raw itself is untouched
+    assert "pw1" in repr(cfg.raw)  # raw itself is untouched
 
 
 # -- the users' examples (only when ../shared is there) -------------------------------------------
