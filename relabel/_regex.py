@@ -116,14 +116,16 @@ class _Unsafe(Exception):
 
 
 def _translate(pattern: str) -> tuple[str, int, int]:
-    """Python ``re`` source equivalent to the Go pattern, with its variable-quantifier count and
-    the product of alternative counts. Raises ``_Unsafe`` outside the proven subset."""
+    """Python ``re`` source equivalent to the Go pattern, with the largest number of
+    variable-width quantifiers on one path through it and the product of alternative counts.
+    Raises ``_Unsafe`` outside the proven subset."""
     out: list[str] = []
     i, n = 0, len(pattern)
-    # stack of [alternatives in this group]; index 0 is the top level
-    alts: list[int] = [1]
+    # one frame per open group (index 0: top level): [alternatives, worst closed branch's
+    # variable-quantifier count, current branch's count]. A path's count is what matters:
+    # alternatives are tried one after another, sequenced quantifiers multiply.
+    frames: list[list[int]] = [[1, 0, 0]]
     product = 1
-    variable = 0
     last = "none"  # "atom" (one character, quantifiable), "quant", "other"
     while i < n:
         c = pattern[i]
@@ -242,17 +244,22 @@ def _translate(pattern: str) -> tuple[str, int, int]:
             else:
                 out.append("(")
                 i += 1
-            alts.append(1)
+            frames.append([1, 0, 0])
             last = "other"
         elif c == ")":
-            if len(alts) == 1:
+            if len(frames) == 1:
                 raise _Unsafe
-            product *= alts.pop()
+            alts, worst, cur = frames.pop()
+            product *= alts
+            frames[-1][2] += max(worst, cur)
             out.append(")")
             i += 1
             last = "other"  # quantified groups are outside the subset
         elif c == "|":
-            alts[-1] += 1
+            frame = frames[-1]
+            frame[0] += 1
+            frame[1] = max(frame[1], frame[2])
+            frame[2] = 0
             out.append("|")
             i += 1
             last = "other"
@@ -264,7 +271,7 @@ def _translate(pattern: str) -> tuple[str, int, int]:
             if lazy:
                 i += 1
             out.append(c + ("?" if lazy else ""))
-            variable += 1
+            frames[-1][2] += 1
             last = "quant"
         elif c == "{":
             m = _REPEAT.match(pattern, i)
@@ -275,7 +282,7 @@ def _translate(pattern: str) -> tuple[str, int, int]:
             if m.group(2) is None or (hi and int(hi) == lo):
                 pass  # fixed width
             else:
-                variable += 1
+                frames[-1][2] += 1
             i = m.end()
             lazy = i < n and pattern[i] == "?"
             if lazy:
@@ -286,10 +293,11 @@ def _translate(pattern: str) -> tuple[str, int, int]:
             out.append(re.escape(c))
             i += 1
             last = "atom"
-    if len(alts) != 1:
+    if len(frames) != 1:
         raise _Unsafe
-    product *= alts[0]
-    return "".join(out), variable, product
+    alts, worst, cur = frames[0]
+    product *= alts
+    return "".join(out), max(worst, cur), product
 
 
 class GoRegex:
@@ -309,10 +317,15 @@ class GoRegex:
         "_py_max_len",
         "match",
         "groups",
+        "re2_match",
+        "re2_groups",
     )
 
     match: Callable[[str], bool]
     groups: Callable[[str], tuple[str | None, ...] | None]
+    # The RE2 matchers, always available (used for long values and by equivalence tests).
+    re2_match: Callable[[str], bool]
+    re2_groups: Callable[[str], tuple[str | None, ...] | None]
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
@@ -351,8 +364,8 @@ class GoRegex:
 
     def _install(self, native: Any) -> None:
         py = self._py
-        re2_match = self._re2_matcher(native)
-        re2_groups = self._re2_grouper(native)
+        re2_match = self.re2_match = self._re2_matcher(native)
+        re2_groups = self.re2_groups = self._re2_grouper(native)
         if py is None:
             self.match = re2_match
             self.groups = re2_groups
