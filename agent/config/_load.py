@@ -248,8 +248,13 @@ class _Loader:
         prefix = ""
         collector = "receivers" in root.items
         if collector:
-            _expand_collector(ctx, root, self.env, "")
             prom, prefix = self._collector_root(root)
+            # The collector expands every string; only what we read matters (an exporter's
+            # ${file:...} must not fail here).
+            if prom is not None:
+                _expand_collector(ctx, prom, self.env, prefix.rstrip("."))
+            if root.get("scrape_agent") is not None:
+                _expand_collector(ctx, root.items["scrape_agent"][1], self.env, "scrape_agent")
             top_agent = root.get("scrape_agent")
             inner_agent = prom.get("scrape_agent") if prom is not None else None
             if not is_null(top_agent) and not is_null(inner_agent):
@@ -334,6 +339,9 @@ class _Loader:
         prom = as_map(ctx, rm.get("config"), cpath)
         if prom is None:
             prom = YMap(line=rm.line)
+        if _empty(prom.get("scrape_configs")) and _empty(prom.get("scrape_config_files")):
+            # as the receiver's Validate: "no Prometheus scrape_configs or target_allocator set"
+            ctx.error(rm.key_line("config"), cpath, "no Prometheus scrape_configs set")
         return prom, cpath + "."
 
     def _global(
@@ -706,7 +714,7 @@ class _Loader:
         metric_relabels = self._relabel(ctx, m, "metric_relabel_configs", path, vscheme, "metric")
 
         static = each_map(
-            ctx, m, "static_configs", path, lambda sm, sp: decode_static(ctx, sm, sp, vscheme)
+            ctx, m, "static_configs", path, lambda sm, sp: decode_static(ctx, sm, sp, "utf8")
         )
         rc_node = m.get("relabel_configs")
         if not isinstance(rc_node, YSeq) or not rc_node.items:

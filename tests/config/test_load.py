@@ -356,13 +356,18 @@ def test_agent_section_at_top_of_collector_file() -> None:
         receivers:
           prometheus:
             config:
-              scrape_configs: []
+              scrape_configs: [{job_name: a}]
+        exporters:
+          otlp:
+            headers: {key: "${file:/run/secret}"}
         scrape_agent:
           cluster_name: ${env:CLUSTER}
         """,
         env={"CLUSTER": "prod"},
     )
     assert cfg.agent.cluster_name == "prod"
+    errs = errors_of("receivers:\n  prometheus:\n    config:\n      scrape_configs: []\n")
+    assert errs == ["t.yml:3: receivers.prometheus.config: no Prometheus scrape_configs set"]
 
 
 # -- agent section and OTEL_* fallbacks ---------------------------------------------------------
