@@ -580,8 +580,11 @@ class Agent:
                 up = s.value
                 break
         t = batch.target
-        state = "up" if up == 1.0 else "down"
         key = (t.job, t.instance)
+        if up != up:  # a stale marker: the target went away (end-of-run staleness)
+            self._targets_log.forget(key)
+            return
+        state = "up" if up == 1.0 else "down"
         if state == "down":
             err = ""
             for st in self.target_statuses():
