@@ -125,9 +125,9 @@ def decode_agent(ctx: Ctx, node: YMap | None, path: str, env: Mapping[str, str])
             ),
         )
     queue = QueueConfig(
-        max_bytes=get_size(ctx, qm, "max_bytes", qp, dq.max_bytes),
+        max_bytes=get_size(ctx, qm, "max_bytes", qp, dq.max_bytes, bare_int=True),
         batch_max_points=get_uint(ctx, qm, "batch_max_points", qp, dq.batch_max_points),
-        batch_max_bytes=get_size(ctx, qm, "batch_max_bytes", qp, dq.batch_max_bytes),
+        batch_max_bytes=get_size(ctx, qm, "batch_max_bytes", qp, dq.batch_max_bytes, bare_int=True),
         retry_initial=get_duration(ctx, qm, "retry_initial", qp, dq.retry_initial)
         or dq.retry_initial,
         retry_max=get_duration(ctx, qm, "retry_max", qp, dq.retry_max) or dq.retry_max,

@@ -140,11 +140,14 @@ def get_uint(ctx: Ctx, m: YMap | None, key: str, path: str, default: int = 0) ->
     if is_null(node):
         return default
     assert node is not None
-    if isinstance(node, YScalar) and node.tag == "int" and isinstance(node.value, int):
-        if node.value < 0:
+    value = node.value if isinstance(node, YScalar) and node.tag in ("int", "float") else None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # yaml.v2 decodes an integral float into an integer field
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
             ctx.error(node.line, join(path, key), f"must not be negative, got {node.text}")
             return default
-        return int(node.value)
+        return value
     ctx.error(node.line, join(path, key), f"expected a non-negative integer, got {kind(node)}")
     return default
 
@@ -181,14 +184,19 @@ def get_duration(
         return default
 
 
-def get_size(ctx: Ctx, m: YMap | None, key: str, path: str, default: int = 0) -> int:
+def get_size(
+    ctx: Ctx, m: YMap | None, key: str, path: str, default: int = 0, bare_int: bool = False
+) -> int:
+    """A ``units.Base2Bytes`` size. Prometheus needs a unit (``1000`` is an error there); the
+    agent's own section also takes a bare number of bytes (``bare_int``). A negative size means
+    "no limit" in Prometheus and is returned as 0."""
     if m is None:
         return default
     node = m.get(key)
     if is_null(node):
         return default
     assert node is not None
-    if isinstance(node, YScalar) and node.tag == "int" and isinstance(node.value, int):
+    if bare_int and isinstance(node, YScalar) and node.tag == "int" and isinstance(node.value, int):
         if node.value < 0:
             ctx.error(node.line, join(path, key), "size must not be negative")
             return default
@@ -197,10 +205,16 @@ def get_size(ctx: Ctx, m: YMap | None, key: str, path: str, default: int = 0) ->
         ctx.error(node.line, join(path, key), f"expected a size such as 10MiB, got {kind(node)}")
         return default
     try:
-        return parse_size(node.text)
+        size = parse_size(node.text)
     except ValueError as exc:
         ctx.error(node.line, join(path, key), str(exc))
         return default
+    if size < 0:
+        if bare_int:
+            ctx.error(node.line, join(path, key), "size must not be negative")
+            return default
+        return 0
+    return size
 
 
 def get_str_list(ctx: Ctx, m: YMap | None, key: str, path: str) -> tuple[str, ...] | None:

@@ -90,11 +90,18 @@ def canonical_header(name: str) -> str:
 def parse_url(ctx: Ctx, m: YMap, key: str, path: str) -> str:
     value = get_str(ctx, m, key, path)
     if value:
+        problem = ""
         try:
             parts = urlsplit(value)
             _ = parts.port
         except ValueError as exc:
-            ctx.error(m.key_line(key), join(path, key), f"invalid URL {value!r}: {exc}")
+            problem = str(exc)
+        if not problem and value.startswith(":"):
+            problem = "missing protocol scheme"  # Go's url.Parse
+        if not problem and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            problem = "invalid control character in URL"
+        if problem:
+            ctx.error(m.key_line(key), join(path, key), f"invalid URL {value!r}: {problem}")
             return ""
     return value
 

@@ -232,11 +232,18 @@ class _Loader:
 
     def run(self, text: str) -> Config | None:
         ctx = self.ctx
+        more: list[int] = []
         try:
-            root = parse_yaml(text)
+            root = parse_yaml(text, more)
         except YAMLLoadError as exc:
             ctx.error(exc.line, "", exc.message)
             return None
+        if more:
+            ctx.warn(
+                more[0],
+                "",
+                "a second YAML document is ignored (only the first counts, as in Prometheus)",
+            )
         if root is None:
             root = YMap(line=1)
         if not isinstance(root, YMap):

@@ -71,7 +71,10 @@ _SIZE_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
 
 
 def parse_size(s: str) -> int:
-    """``units.ParseBase2Bytes``: ``512B``, ``10MB`` (= 10 MiB), ``1GiB``, ``1.5KB``; ``kB`` is rejected."""
+    """``units.ParseBase2Bytes``: ``512B``, ``10MB`` (= 10 MiB), ``1GiB``, ``1.5KB``; ``kB`` is rejected.
+
+    A sign is allowed, as in Go (``-1KB`` is -1024); a bare number other than ``0`` has no unit and
+    is an error."""
     orig = s
     neg = False
     if s[:1] in ("-", "+"):
@@ -90,6 +93,10 @@ def parse_size(s: str) -> int:
         whole, frac, unit = m.groups()
         if not whole and not frac:
             raise ValueError(f'invalid size "{orig}"')
+        if unit == "":
+            raise ValueError(
+                f'size "{orig}" needs a unit (B, KiB, MiB, GiB, ... or KB, MB, GB, ... = powers of 1024)'
+            )
         if unit not in _SIZE_UNITS:
             raise ValueError(
                 f'unknown unit "{unit}" in size "{orig}" (use B, KiB, MiB, GiB, ... or KB, MB, GB, ...)'
@@ -100,7 +107,7 @@ def parse_size(s: str) -> int:
         total += value * _SIZE_UNITS[unit]
         pos = m.end()
     if neg:
-        raise ValueError(f'size "{orig}" must not be negative')
+        return -int(total)
     if total >= 2**63:
         raise ValueError(f'size "{orig}" is too large')
     return int(total)

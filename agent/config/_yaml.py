@@ -130,12 +130,20 @@ def _convert(loader: _Loader, node: yaml.Node, depth: int = 0) -> YNode:
     raise YAMLLoadError(line, "unsupported YAML node")  # pragma: no cover
 
 
-def parse_yaml(text: str) -> YNode | None:
-    """Parse one YAML document into a position-annotated tree (``None`` for an empty file)."""
+def parse_yaml(text: str, more: list[int] | None = None) -> YNode | None:
+    """Parse a YAML document into a position-annotated tree (``None`` for an empty file).
+
+    As Go's yaml.v2 ``Unmarshal``, only the first document counts; the line of a second one is
+    appended to ``more`` (when given) so the caller can warn.
+    """
     loader = _Loader(text)
     try:
         try:
-            node = loader.get_single_node()
+            node = loader.get_node() if loader.check_node() else None
+            if loader.check_node():
+                nxt = loader.get_node()
+                if more is not None and nxt is not None:
+                    more.append(nxt.start_mark.line + 1)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 0

@@ -75,10 +75,36 @@ def test_parse_size_is_base2(text: str, size: int) -> None:
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize("text", ["10kB", "10", "", "MB", "1.2.3MB", "-1MB", "10mb"])
+@pytest.mark.parametrize("text", ["10kB", "10", "", "MB", "1.2.3MB", "-", "10mb"])
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_size(text)
+
+
+def test_parse_size_sign_as_go() -> None:
+    assert parse_size("-1MB") == -(1 << 20)
+    assert parse_size("+2KiB") == 2048
+
+
+def test_yaml_v2_quirks() -> None:
+    cfg = load_text(
+        """
+        scrape_configs:
+          - job_name: a
+            sample_limit: 5.0
+            body_size_limit: -1MB
+        ---
+        scrape_configs: []
+        """
+    )
+    sc = cfg.scrape_configs[0]
+    assert sc.sample_limit == 5  # an integral float fills an integer field
+    assert sc.body_size_limit == 0  # negative: no limit, as Prometheus treats it
+    assert cfg.warnings == (
+        "t.yml:7: a second YAML document is ignored (only the first counts, as in Prometheus)",
+    )
+    errs = errors_of("global:\n  body_size_limit: 1000\n")
+    assert errs[0].startswith('t.yml:2: global.body_size_limit: size "1000" needs a unit')
 
 
 def test_os_expand_like_go() -> None:
