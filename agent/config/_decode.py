@@ -145,7 +145,7 @@ def get_uint(ctx: Ctx, m: YMap | None, key: str, path: str, default: int = 0) ->
         value = int(value)  # yaml.v2 decodes an integral float into an integer field
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
-            ctx.error(node.line, join(path, key), f"must not be negative, got {node.text}")
+            ctx.error(node.line, join(path, key), f"must not be negative, got {value}")
             return default
         return value
     ctx.error(node.line, join(path, key), f"expected a non-negative integer, got {kind(node)}")
