@@ -214,3 +214,35 @@ def test_roundtrip_fixtures_from_kubernetes_api_repo() -> None:
     assert build_node(node).source.startswith("node/")
     assert build_pod(pod).source.startswith("pod/")
     assert build_endpointslice(eps, MapResolver()).source.startswith("endpointslice/")
+
+
+def test_slim_objects_build_the_same_groups(cluster_objects: list[dict]) -> None:
+    from agent.discovery.kubernetes._slim import slim
+
+    objs = list(cluster_objects)
+    for path in ("pods.yaml", "nodes.yaml", "services.yaml", "endpoints.yaml"):
+        p = REAL / "k8s_real_cluster_nri" / "v1_35" / path
+        if p.exists():
+            objs.extend(yaml.safe_load(p.read_text())["items"])
+    resource = {
+        "Pod": "pods",
+        "Node": "nodes",
+        "Service": "services",
+        "Endpoints": "endpoints",
+        "EndpointSlice": "endpointslices",
+    }
+    checked = 0
+    for o in objs:
+        res = resource.get(o["kind"])
+        if res is None:
+            continue
+        role = {"pods": "pod", "nodes": "node", "services": "service"}.get(res, res[:-1])
+        role = "endpointslice" if res == "endpointslices" else role
+        role = "endpoints" if res == "endpoints" else role
+        assert build(role, slim(res, o)) == build(role, o), o["metadata"]["name"]
+        checked += 1
+    assert checked >= 13
+    node = next(o for o in cluster_objects if o["kind"] == "Node")
+    s = slim("nodes", node)
+    assert "nodeInfo" not in s["status"]
+    assert all(set(c) == {"type", "status"} for c in s["status"]["conditions"])

@@ -402,3 +402,17 @@ def test_label_and_field_selector_semantics() -> None:
     obj = copy.deepcopy({"metadata": {"name": "n"}, "spec": {"nodeName": "a"}})
     assert field_selector_matches("spec.nodeName=a,metadata.name==n", obj)
     assert not field_selector_matches("spec.nodeName!=a", obj)
+
+
+async def test_heartbeat_only_updates_send_nothing(api: FakeAPIServer) -> None:
+    async with Run(disc(api, "node")) as run:
+        n_sends = len(run.sends)
+        node = api.get("Node", "node-a")
+        for c in node["status"]["conditions"]:
+            c["lastHeartbeatTime"] = "2026-06-26T11:00:00Z"
+        api.modify(node)  # nothing discovery reads changed
+        node["metadata"]["labels"]["marker"] = "1"
+        api.modify(node)
+        key = "__meta_kubernetes_node_label_marker"
+        await run.until(lambda: run.current()["node/node-a"].labels.get(key) == "1")
+        assert len(run.sends) == n_sends + 1

@@ -21,6 +21,7 @@ from typing import Any
 from agent.config import KubernetesSDConfig
 from agent.discovery import SendGroups
 from agent.discovery.kubernetes._labels import META, Obj, key_of, spec
+from agent.discovery.kubernetes._slim import slim
 from agent.discovery.kubernetes.client import K8sClient, ListWatcher
 from agent.discovery.kubernetes.endpoints import build_endpoints
 from agent.discovery.kubernetes.endpointslice import build_endpointslice
@@ -187,7 +188,7 @@ class KubernetesDiscoverer:
     def _on_sync(self, ws: WatchSpec, items: list[dict[str, Any]]) -> None:
         store = self.stores[ws.resource]
         owned = self._owned.setdefault(ws, set())
-        new: dict[str, Obj] = {key_of(o): o for o in items}
+        new: dict[str, Obj] = {key_of(o): slim(ws.resource, o) for o in items}
         for key in owned - new.keys():
             store.pop(key, None)
             self._mark(ws.resource, key)
@@ -208,7 +209,10 @@ class KubernetesDiscoverer:
             store.pop(key, None)
             owned.discard(key)
         else:
-            store[key] = obj
+            slimmed = slim(ws.resource, obj)
+            if store.get(key) == slimmed:
+                return  # nothing discovery reads changed (e.g. a node heartbeat)
+            store[key] = slimmed
             owned.add(key)
         self._mark(ws.resource, key)
         self._kick()
