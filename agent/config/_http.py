@@ -343,26 +343,6 @@ def decode_http_client(ctx: Ctx, m: YMap, path: str) -> HTTPClientConfig:
     )
 
 
-def _set_http_fields(m: YMap) -> bool:
-    """True if ``m`` sets any http_config field to a non-default value (Prometheus compares to
-    ``DefaultHTTPClientConfig``)."""
-    for key in HTTP_CLIENT_KEYS:
-        node = m.get(key)
-        if is_null(node):
-            continue
-        if key in ("follow_redirects", "enable_http2"):
-            if isinstance(node, YScalar) and node.value is True:
-                continue
-        if key == "tls_config" and isinstance(node, YMap) and not node.items:
-            continue
-        if isinstance(node, YScalar) and node.tag == "str" and node.text == "":
-            continue
-        if key == "proxy_from_environment" and isinstance(node, YScalar) and node.value is False:
-            continue
-        return True
-    return False
-
-
 # ---------------------------------------------------------------------------------------------
 # Service discovery
 
@@ -494,7 +474,8 @@ def decode_k8s_sd(ctx: Ctx, m: YMap, path: str) -> KubernetesSDConfig | None:
     api_server = parse_url(ctx, m, "api_server", path)
     kubeconfig = get_str(ctx, m, "kubeconfig_file", path)
     http = decode_http_client(ctx, m, path)
-    custom_http = _set_http_fields(m)
+    # Prometheus compares the parsed client config with DefaultHTTPClientConfig.
+    custom_http = http != HTTPClientConfig()
 
     ns = K8sNamespaces()
     nm = as_map(ctx, m.get("namespaces"), join(path, "namespaces"))

@@ -229,6 +229,7 @@ class _Loader:
         self.ctx = ctx
         self.env = env
         self.base_dir = base_dir
+        self.collector = False
 
     def run(self, text: str) -> Config | None:
         ctx = self.ctx
@@ -254,6 +255,7 @@ class _Loader:
         agent_path = "scrape_agent"
         prefix = ""
         collector = "receivers" in root.items
+        self.collector = collector
         if collector:
             prom, prefix = self._collector_root(root)
             # The collector expands every string; only what we read matters (an exporter's
@@ -802,6 +804,16 @@ class _Loader:
                     rule[k] = get_str(ctx, rm, k, ip)
                 elif node is not None and k in ("separator", "replacement", "regex"):
                     pass  # null keeps the default, as in Go
+            if not self.collector:
+                for k in ("replacement", "target_label"):
+                    if "$$" in rule.get(k, ""):
+                        ctx.warn(
+                            rm.key_line(k),
+                            join(ip, k),
+                            "contains $$, which is a literal $ in plain Prometheus YAML; if this "
+                            "block comes from a collector config, load the whole collector file "
+                            "(receivers: prometheus: config:) or write $1",
+                        )
             sl = get_str_list(ctx, rm, "source_labels", ip)
             if sl is not None:
                 rule["source_labels"] = list(sl)

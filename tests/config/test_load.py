@@ -295,6 +295,51 @@ def test_anchors_and_merge_keys() -> None:
     assert (b.job_name, b.scrape_interval, b.metrics_path) == ("b", 7, "/own")
 
 
+def test_kubernetes_default_http_fields_are_not_custom() -> None:
+    cfg = load_text(
+        """
+        scrape_configs:
+          - job_name: a
+            kubernetes_sd_configs:
+              - role: pod
+                follow_redirects: true
+                enable_http2: true
+                tls_config: {insecure_skip_verify: false}
+        """
+    )
+    assert cfg.scrape_configs[0].kubernetes_sd_configs[0].role == "pod"
+    errs = errors_of(
+        """
+        scrape_configs:
+          - job_name: a
+            kubernetes_sd_configs:
+              - role: pod
+                follow_redirects: false
+        """
+    )
+    assert errs == [
+        't.yml:5: scrape_configs[0] (job "a"): kubernetes_sd_configs[0]: to use custom HTTP client '
+        "configuration please provide the 'api_server' URL explicitly"
+    ]
+
+
+def test_plain_form_warns_about_collector_escapes() -> None:
+    cfg = load_text(
+        """
+        scrape_configs:
+          - job_name: a
+            relabel_configs:
+              - source_labels: [a]
+                target_label: b
+                replacement: $$1
+        """
+    )
+    assert cfg.scrape_configs[0].relabel_configs[0].replacement == "$$1"
+    assert (
+        len(cfg.warnings) == 1 and "relabel_configs[0].replacement: contains $$" in cfg.warnings[0]
+    )
+
+
 # -- environment ------------------------------------------------------------------------------
 
 
