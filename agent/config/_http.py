@@ -490,14 +490,14 @@ def decode_k8s_sd(ctx: Ctx, m: YMap, path: str) -> KubernetesSDConfig | None:
     attach = K8sAttachMetadata()
     if am is not None:
         ap = join(path, "attach_metadata")
-        not_sup = "is not supported by scrape-agent (node and namespace are)"
-        check_keys(
-            ctx,
-            am,
-            ap,
-            ("node", "namespace"),
-            {k: f"attach_metadata.{k} {not_sup}" for k in ("deployment", "job", "cronjob")},
-        )
+        check_keys(ctx, am, ap, ("node", "namespace", "deployment", "job", "cronjob"))
+        for k in ("deployment", "job", "cronjob"):
+            if get_bool(ctx, am, k, ap, False):
+                ctx.error(
+                    am.key_line(k),
+                    join(ap, k),
+                    f"attach_metadata.{k} is not supported by scrape-agent (node and namespace are)",
+                )
         attach = K8sAttachMetadata(
             node=get_bool(ctx, am, "node", ap, False),
             namespace=get_bool(ctx, am, "namespace", ap, False),
@@ -582,6 +582,7 @@ UNSUPPORTED_SD = (
     "dockerswarm_sd_configs",
     "dns_sd_configs",
     "ec2_sd_configs",
+    "ecs_sd_configs",
     "eureka_sd_configs",
     "gce_sd_configs",
     "hetzner_sd_configs",
