@@ -416,3 +416,49 @@ async def test_heartbeat_only_updates_send_nothing(api: FakeAPIServer) -> None:
         key = "__meta_kubernetes_node_label_marker"
         await run.until(lambda: run.current()["node/node-a"].labels.get(key) == "1")
         assert len(run.sends) == n_sends + 1
+
+
+EXPECTED_NODE_B = {
+    "pods": {"pod/kube-system/coredns-7d764666f9-qdcxt", "pod/shop/web-5d9c7b8f6-bbbbb"},
+    "kubelet": {"node/node-b"},
+}
+
+
+async def test_node_local_equals_plain_yaml_selectors(
+    api: FakeAPIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/KUBERNETES.md: the explicit collector-form config selects what the shortcut does."""
+    from agent.config import load
+
+    monkeypatch.setenv("NODE_NAME", "node-b")
+    p = tmp_path / "collector.yaml"
+    p.write_text(
+        f"""
+receivers:
+  prometheus:
+    config:
+      scrape_configs:
+        - job_name: pods
+          kubernetes_sd_configs:
+            - role: pod
+              api_server: {api.url}
+              selectors:
+                - role: pod
+                  field: spec.nodeName=${{env:NODE_NAME}}
+        - job_name: kubelet
+          kubernetes_sd_configs:
+            - role: node
+              api_server: {api.url}
+              selectors:
+                - role: node
+                  field: metadata.name=${{env:NODE_NAME}}
+"""
+    )
+    cfg = load(str(p))
+    for sc in cfg.scrape_configs:
+        (kc,) = sc.kubernetes_sd_configs
+        async with Run(KubernetesDiscoverer(kc)) as explicit:
+            plain = explicit.current()
+        async with Run(disc(api, kc.role, node_name="node-b")) as shortcut:
+            assert shortcut.current() == plain
+        assert set(plain) == EXPECTED_NODE_B[sc.job_name]
