@@ -859,11 +859,14 @@ def _expand_collector(ctx: Ctx, node: YNode, env: Mapping[str, str], path: str) 
         for i, v in enumerate(node.items):
             _expand_collector(ctx, v, env, idx(path, i))
     elif node.tag == "str" and "$" in node.text:
+        missing: list[str] = []
         try:
-            text, whole = expand_collector_string(node.text, env)
+            text, whole = expand_collector_string(node.text, env, missing)
         except ValueError as exc:
             ctx.error(node.line, path, str(exc))
             return
+        for name in missing:
+            ctx.warn(node.line, path, f'environment variable {name} is not set (expanded to "")')
         node.text = text
         node.value = text
         if whole and not node.quoted:
@@ -876,7 +879,9 @@ def _expand_collector(ctx: Ctx, node: YNode, env: Mapping[str, str], path: str) 
                 node.tag, node.value = retyped.tag, retyped.value
 
 
-def expand_collector_string(s: str, env: Mapping[str, str]) -> tuple[str, bool]:
+def expand_collector_string(
+    s: str, env: Mapping[str, str], missing: list[str] | None = None
+) -> tuple[str, bool]:
     """The collector's expansion of one string value; returns (result, whole-value reference)."""
     out: list[str] = []
     i = 0
@@ -899,7 +904,7 @@ def expand_collector_string(s: str, env: Mapping[str, str]) -> tuple[str, bool]:
                 i += 1
                 continue
             ref = s[i + 2 : end]
-            out.append(_resolve_ref(ref, env))
+            out.append(_resolve_ref(ref, env, missing))
             refs += 1
             i = end + 1
             continue
@@ -909,7 +914,7 @@ def expand_collector_string(s: str, env: Mapping[str, str]) -> tuple[str, bool]:
     return "".join(out), whole
 
 
-def _resolve_ref(ref: str, env: Mapping[str, str]) -> str:
+def _resolve_ref(ref: str, env: Mapping[str, str], missing: list[str] | None) -> str:
     scheme, sep, rest = ref.partition(":")
     if sep and scheme != "env":
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*$", scheme):
@@ -928,6 +933,8 @@ def _resolve_ref(ref: str, env: Mapping[str, str]) -> str:
         )
     value = env.get(name)
     if value is None or (value == "" and default is not None):
+        if default is None and missing is not None:
+            missing.append(name)
         return default if default is not None else ""
     return value
 

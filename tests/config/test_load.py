@@ -397,6 +397,23 @@ def test_collector_form_expansion() -> None:
     assert sc.relabel_configs[0].replacement == "$1:${2}"
     assert sc.relabel_configs[1].replacement == "$HOME-dflt"  # bare $VAR is left alone
     assert cfg.raw["scrape_configs"][0]["relabel_configs"][0]["replacement"] == "$1:${2}"
+    assert cfg.warnings == ()
+    cfg = load_text(
+        """
+        receivers:
+          prometheus:
+            config:
+              scrape_configs:
+                - job_name: pods
+                  kubernetes_sd_configs:
+                    - role: pod
+                      selectors: [{role: pod, field: "spec.nodeName=${env:NODE_NAME}"}]
+        """
+    )
+    assert cfg.warnings == (
+        "t.yml:9: receivers.prometheus.config.scrape_configs[0].kubernetes_sd_configs[0].selectors[0].field: "
+        'environment variable NODE_NAME is not set (expanded to "")',
+    )
 
 
 def test_collector_form_paths_and_receiver_names() -> None:
