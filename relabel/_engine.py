@@ -19,6 +19,7 @@ from relabel._expand import expand
 __all__ = ["Relabeler", "process"]
 
 Labels = tuple[tuple[str, str], ...]
+_NAME_MEMO_SIZE = 4096
 
 
 class _State:
@@ -63,6 +64,10 @@ def apply_rule(rule: Rule, st: _State) -> bool:
         return rule.compiled.match(_source_value(rule, cur))
     if action == "replace":
         val = _source_value(rule, cur)
+        if rule.copies_value:
+            # ^(?s:(.*))$ matches any value and $1 is all of it
+            st.set(rule.target_label, val)
+            return True
         if (
             val == ""
             and rule.regex_is_default
@@ -90,12 +95,18 @@ def apply_rule(rule: Rule, st: _State) -> bool:
             st.delete(name)
         return True
     if action == "labelmap":
-        groups_of = rule.compiled.groups
-        tpl = rule.replacement_template
+        memo = rule.name_memo
         for name, value in list(cur.items()):
-            groups = groups_of(name)
-            if groups is not None:
-                st.set(expand(tpl, groups), value)
+            if name in memo:
+                mapped = memo[name]
+            else:
+                groups = rule.compiled.groups(name)
+                mapped = None if groups is None else expand(rule.replacement_template, groups)
+                if len(memo) >= _NAME_MEMO_SIZE:
+                    memo.clear()
+                memo[name] = mapped
+            if mapped is not None:
+                st.set(mapped, value)
         return True
     if action == "hashmod":
         digest = hashlib.md5(
@@ -117,7 +128,8 @@ def apply_rule(rule: Rule, st: _State) -> bool:
 
 
 def initial_state(labels: Mapping[str, str]) -> _State:
-    return _State({k: labels[k] for k in sorted(labels) if labels[k] != ""})
+    items = sorted(labels.items())
+    return _State({k: v for k, v in items if v != ""})
 
 
 def process(labels: Mapping[str, str], rules: Sequence[Rule]) -> dict[str, str] | None:
@@ -127,8 +139,7 @@ def process(labels: Mapping[str, str], rules: Sequence[Rule]) -> dict[str, str] 
     for rule in rules:
         if not apply_rule(rule, st):
             return None
-    cur = st.cur
-    return {k: cur[k] for k in sorted(cur)}
+    return dict(sorted(st.cur.items()))
 
 
 _MISS: object = object()
