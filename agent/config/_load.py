@@ -318,6 +318,16 @@ class _Loader:
             )
             return None, ""
         if len(names) > 1:
+            used = [n for n in names if n in _pipeline_receivers(root)]
+            if len(used) == 1:
+                ctx.warn(
+                    recv.line,
+                    "receivers",
+                    f"using {used[0]}, the prometheus receiver in service.pipelines; "
+                    f"ignoring {', '.join(n for n in names if n != used[0])}",
+                )
+                names = used
+        if len(names) > 1:
             ctx.error(
                 recv.line,
                 "receivers",
@@ -835,6 +845,19 @@ class _Loader:
 
 def _parse_rule(rule: dict[str, Any], scheme: str) -> list[Any]:
     return list(relabel.parse([rule], validation_scheme=scheme))
+
+
+def _pipeline_receivers(root: YMap) -> set[str]:
+    """Receiver names used by ``service.pipelines.*.receivers`` of a collector file."""
+    out: set[str] = set()
+    service = root.get("service")
+    pipelines = service.get("pipelines") if isinstance(service, YMap) else None
+    if isinstance(pipelines, YMap):
+        for _name, (_line, p) in pipelines.items.items():
+            recvs = p.get("receivers") if isinstance(p, YMap) else None
+            if isinstance(recvs, YSeq):
+                out.update(r.text for r in recvs.items if isinstance(r, YScalar))
+    return out
 
 
 def _empty(node: YNode | None) -> bool:

@@ -434,6 +434,20 @@ def test_collector_form_paths_and_receiver_names() -> None:
     ]
     errs = errors_of("receivers:\n  prometheus: {config: {}}\n  prometheus/b: {config: {}}\n")
     assert "several prometheus receivers (prometheus, prometheus/b)" in errs[0]
+    cfg = load_text(
+        """
+        receivers:
+          prometheus/old:
+            config: {scrape_configs: [{job_name: old}]}
+          prometheus/new:
+            config: {scrape_configs: [{job_name: new}]}
+        service:
+          pipelines:
+            metrics: {receivers: [prometheus/new], exporters: [otlp]}
+        """
+    )
+    assert [sc.job_name for sc in cfg.scrape_configs] == ["new"]
+    assert "using prometheus/new, the prometheus receiver in service.pipelines" in cfg.warnings[0]
     errs = errors_of("receivers:\n  prometheus:\n    target_allocator: {endpoint: x}\n")
     assert "target_allocator is not supported by scrape-agent" in errs[0]
 
