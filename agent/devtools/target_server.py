@@ -60,6 +60,9 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     owner: TargetServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # clients hanging up mid-response (timeouts, resets) are expected here
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

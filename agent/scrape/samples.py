@@ -152,10 +152,19 @@ class SeriesProcessor:
         self._iter = 0
         self.prev: set[Labels] = set()  # series written by the last scrape (for staleness)
         self._last_cache_size = 0
+        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
 
     def inherit(self, other: SeriesProcessor) -> None:
         """Keep staleness state across a config reload (the cache is rebuilt: rules changed)."""
         self.prev = other.prev
+
+    def _intern(self, items: Iterable[tuple[str, str]]) -> Labels:
+        # Series of one target share most label pairs (job, instance, namespace, pod ...):
+        # keep one tuple per distinct pair. Bounded: reset when it outgrows the cache.
+        pairs = self._pairs
+        if len(pairs) > 4 * len(self._cache) + 10_000:
+            pairs = self._pairs = {}
+        return tuple([pairs.setdefault(kv, kv) for kv in sorted(items)])
 
     def _resolve(self, parser: Parser, series: str) -> _Entry:
         name, raw = parser.series_labels(series)
@@ -167,12 +176,10 @@ class SeriesProcessor:
             lb = {k: v for k, v in out.items() if v != ""}
             if not lb:
                 return _Entry(None)
-        final: Labels = tuple(sorted(lb.items()))
-        err = check_label_limits(final, self.cfg)
+        err = check_label_limits(tuple(sorted(lb.items())), self.cfg)
         if self.external:
             lb.update(self.external)
-            final = tuple(sorted(lb.items()))
-        return _Entry(final, err)
+        return _Entry(self._intern(lb.items()), err)
 
     def process(self, parser: Parser, result: ParseResult, ts_ms: int) -> Outcome:
         """All samples of a successful parse; on a limit breach ``error`` is set and ``samples``
@@ -184,50 +191,59 @@ class SeriesProcessor:
         track_ts_stale = self.cfg.track_timestamps_staleness
         sample_limit = self.cfg.sample_limit
         out: list[Sample] = []
+        append = out.append
         seen: set[Labels] = set()
-        cur: set[Labels] = set()
+        add = seen.add
+        untracked: list[Labels] = []  # explicit timestamps: no staleness tracking
         o = Outcome(out)
         error: str | None = None
+        scraped = touched = dropped = dups = 0
         for series, value, ts, exemplar in result.samples:
-            o.scraped += 1
+            scraped += 1
             entry = cache.get(series)
             if entry is None:
                 entry = self._resolve(parser, series)
                 cache[series] = entry
                 if entry.labels is not None:
                     o.series_added += 1
-            entry.seen = it
+            if entry.seen != it:
+                entry.seen = it
+                touched += 1
             lbls = entry.labels
             if lbls is None:
-                o.dropped_by_relabel += 1
+                dropped += 1
                 continue
             if entry.error is not None:
                 error = entry.error
                 break
-            o.post_relabel += 1
             if lbls in seen:
-                o.duplicates += 1  # same series twice in one scrape: later ones dropped
+                dups += 1  # same series twice in one scrape: later ones dropped
                 continue
-            seen.add(lbls)
+            add(lbls)
             if sample_limit > 0 and len(out) >= sample_limit:
                 error = SAMPLE_LIMIT_ERROR  # keep counting, as Prometheus' limitAppender
                 continue
             if ts is not None and honor_ts:
-                out.append(Sample(lbls, value, ts, exemplar))
-                if track_ts_stale:
-                    cur.add(lbls)
+                append(Sample(lbls, value, ts, exemplar))
+                if not track_ts_stale:
+                    untracked.append(lbls)
             else:
-                out.append(Sample(lbls, value, ts_ms, exemplar))
-                cur.add(lbls)
+                append(Sample(lbls, value, ts_ms, exemplar))
+        o.scraped = scraped
+        o.dropped_by_relabel = dropped
+        o.duplicates = dups
         if error is not None:
+            o.post_relabel = len(seen) + dups
             o.error = error
             o.samples = []
             o.stale = self.fail(ts_ms)
-            self._gc(flush=False)
+            self._gc(flush=False, touched=touched)
             return o
-        o.stale = [Sample(lb, STALE_NAN, ts_ms) for lb in self.prev if lb not in cur]
+        o.post_relabel = scraped - dropped
+        cur = seen.difference(untracked) if untracked else seen
+        o.stale = [Sample(lb, STALE_NAN, ts_ms) for lb in self.prev - cur]
         self.prev = cur
-        self._gc(flush=True)
+        self._gc(flush=True, touched=touched)
         return o
 
     def fail(self, ts_ms: int) -> list[Sample]:
@@ -236,15 +252,16 @@ class SeriesProcessor:
         self.prev = set()
         return stale
 
-    def _gc(self, flush: bool) -> None:
+    def _gc(self, flush: bool, touched: int) -> None:
         # As Prometheus' scrapeCache.iterDone: drop entries unseen this scrape after a
         # success, or when failed scrapes made the cache balloon.
         size = len(self._cache)
         if not flush and size > self._last_cache_size * 2 + 1000:
             flush = True
-        if flush:
+        if flush and touched < size:
             it = self._iter
             self._cache = {k: e for k, e in self._cache.items() if e.seen == it}
+        if flush:
             self._last_cache_size = len(self._cache)
 
     def report(
