@@ -268,7 +268,7 @@ def om_expositions(draw: st.DrawFn) -> str:
 
 
 @settings(
-    max_examples=250, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(text_expositions())
 def test_generated_text_matches_client_python(text: str) -> None:
@@ -276,7 +276,7 @@ def test_generated_text_matches_client_python(text: str) -> None:
 
 
 @settings(
-    max_examples=250, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(om_expositions())
 def test_generated_openmetrics_matches_client_python(text: str) -> None:
