@@ -63,6 +63,8 @@ DEFAULT_LISTEN = "127.0.0.1:9464"
 HOPELESS_FAILURES = 5
 HOPELESS_AGE = 300.0
 EXPORT_CHECK_INTERVAL = 2.0
+# Samples waiting for translation before new scrapes are dropped (~ a few hundred MB).
+MAX_PENDING_SAMPLES = 2_000_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,19 +235,29 @@ async def _maybe_await(value: object) -> Any:
 
 class TranslateWorker:
     """One thread owns the Translator: batches are translated in arrival order, the encoded
-    results are handed to ``submit`` on the event loop. ``put`` never blocks."""
+    results are handed to ``submit`` on the event loop. ``put`` never blocks.
+
+    The backlog is bounded by ``max_pending_samples``: past it (translation slower than
+    scraping for a long while) new batches are dropped, counted (``dropped_batches``,
+    ``dropped_samples``) and logged once, instead of growing memory without bound.
+    """
 
     def __init__(
         self,
         translator: Any,
         loop: asyncio.AbstractEventLoop,
         submit: Callable[[list[EncodedBatch]], None],
+        max_pending_samples: int = MAX_PENDING_SAMPLES,
     ) -> None:
         self.translator = translator
         self._loop = loop
         self._submit = submit
         self._q: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._pending = 0
+        self._pending_samples = 0
+        self.max_pending_samples = max_pending_samples
+        self.dropped_batches = 0
+        self.dropped_samples = 0
         self._lock = threading.Lock()
         self._errors = logs.StateLog(log)
         self._thread = threading.Thread(target=self._run, name="translate", daemon=True)
@@ -256,9 +268,27 @@ class TranslateWorker:
         return self._pending
 
     def put(self, batch: ScrapeBatch) -> None:
+        n = len(batch.samples) + len(batch.report)
         with self._lock:
-            self._pending += 1
-        self._q.put(("batch", batch))
+            if self._pending and self._pending_samples + n > self.max_pending_samples:
+                self.dropped_batches += 1
+                self.dropped_samples += n
+                overloaded = True
+            else:
+                self._pending += 1
+                self._pending_samples += n
+                overloaded = False
+        self._errors.update(
+            "backlog",
+            "failing" if overloaded else "ok",
+            "translation backlog full: scrapes are dropped"
+            if overloaded
+            else "translation keeps up again",
+            pending_samples=self._pending_samples,
+            job=batch.target.job,
+        )
+        if not overloaded:
+            self._q.put(("batch", batch))
 
     def forget(self, job: str, instance: str) -> None:
         self._q.put(("forget", (job, instance)))
@@ -295,6 +325,7 @@ class TranslateWorker:
                 if kind == "batch":
                     with self._lock:
                         self._pending -= 1
+                        self._pending_samples -= len(item.samples) + len(item.report)
 
     def _translate(self, batch: ScrapeBatch) -> None:
         encoded = self.translator.translate(batch)
@@ -524,7 +555,11 @@ class Agent:
         s = getattr(t, "stats", None)
         if callable(s):
             s = s()
-        return as_dict(s)
+        out = as_dict(s)
+        if self._worker is not None:
+            out["backlog_dropped_batches"] = self._worker.dropped_batches
+            out["backlog_dropped_samples"] = self._worker.dropped_samples
+        return out
 
     def dropped_target_counts(self) -> Mapping[str, int]:
         if self._scrape is None:
