@@ -95,6 +95,19 @@ class ScrapeLoop:
         self.health, self.last_error = old.health, old.last_error
         self.last_scrape, self.last_scrape_duration = old.last_scrape, old.last_scrape_duration
 
+    def update_target(self, target: Target) -> None:
+        """Same target (same key, so same labels and URL), newer discovered labels."""
+        if target.discovered_labels == self.target.discovered_labels:
+            return
+        self.target = target
+        self.processor.target = target
+        self.info = TargetInfo(
+            job=target.job,
+            instance=target.instance,
+            scheme=target.scheme,
+            discovered_labels=target.discovered_labels,
+        )
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"scrape {self.target.job} {self.target.url}"

@@ -148,6 +148,7 @@ class ScrapeManager:
             old = old_loops.get(key)
             if old is not None and not restart:
                 lp = old
+                lp.update_target(t)
             else:
                 lp = ScrapeLoop(
                     t,

@@ -229,3 +229,18 @@ def test_external_labels_overwrite_as_the_receiver(scrape_config: Any) -> None:
     (b,) = batches
     assert dict(b.samples[0].labels)["cluster"] == "prod"
     assert all(dict(s.labels)["cluster"] == "prod" for s in b.report)
+
+
+def test_kept_loop_sees_new_discovered_labels(scrape_config: Any) -> None:
+    async def go() -> None:
+        mgr = ScrapeManager(lambda b: None)
+        mgr.apply_config([scrape_config({"job_name": "j", "scrape_interval": 3600})])
+        mgr.sync("j", [TargetGroup("0", ({"__address__": "h:1", "__meta_pod_label": "v1"},))])
+        (lp,) = mgr.loops("j")
+        mgr.sync("j", [TargetGroup("0", ({"__address__": "h:1", "__meta_pod_label": "v2"},))])
+        assert mgr.loops("j") == [lp]  # same key: the loop (and its state) stays
+        assert lp.info.discovered_labels["__meta_pod_label"] == "v2"
+        assert mgr.target_statuses()[0].discovered_labels["__meta_pod_label"] == "v2"
+        await mgr.stop()
+
+    run(go)
