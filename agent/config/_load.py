@@ -550,10 +550,12 @@ class _Loader:
 
         files = get_str_list(ctx, prom, "scrape_config_files", prefix.rstrip(".")) or ()
         fpath = prefix + "scrape_config_files"
+        fnodes = prom.get("scrape_config_files")
+        flines = [n.line for n in fnodes.items] if isinstance(fnodes, YSeq) else []
         for i, pattern in enumerate(files):
             if not _RULE_PATH.match(pattern):
                 ctx.error(
-                    prom.key_line("scrape_config_files"),
+                    flines[i] if i < len(flines) else prom.key_line("scrape_config_files"),
                     idx(fpath, i),
                     f'invalid scrape config file path "{pattern}"',
                 )
