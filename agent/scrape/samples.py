@@ -35,6 +35,7 @@ REPORT_NAMES = (
 )
 EXPORTED_PREFIX = "exported_"
 SAMPLE_LIMIT_ERROR = "sample limit exceeded"
+NAME_MANDATORY_ERROR = "missing metric name (__name__ label)"
 
 
 class ParseResult(Protocol):
@@ -176,6 +177,8 @@ class SeriesProcessor:
             lb = {k: v for k, v in out.items() if v != ""}
             if not lb:
                 return _Entry(None)
+            if "__name__" not in lb:  # Prometheus fails the scrape (errNameLabelMandatory)
+                return _Entry(self._intern(lb.items()), NAME_MANDATORY_ERROR)
         err = check_label_limits(tuple(sorted(lb.items())), self.cfg)
         if self.external:
             lb.update(self.external)

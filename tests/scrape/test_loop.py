@@ -292,3 +292,18 @@ def test_sink_errors_do_not_break_the_loop(scrape_config: Any) -> None:
         loop = make_loop(srv, scrape_config({"job_name": "j"}), sink)
         b1, b2 = scrape_n(loop, 2)
     assert loop.health == "up" and math.isclose(report(b2)["up"], 1.0)
+
+
+def test_relabel_removing_the_name_fails_the_scrape(scrape_config: Any) -> None:
+    cfg = scrape_config(
+        {
+            "job_name": "j",
+            "metric_relabel_configs": [{"action": "labeldrop", "regex": "__name__"}],
+        }
+    )
+    with TargetServer() as srv:
+        srv.set("/metrics", PAGE)
+        loop = make_loop(srv, cfg, lambda b: None)
+        (b,) = scrape_n(loop, 1)
+    assert report(b)["up"] == 0 and not b.samples
+    assert loop.last_error == "missing metric name (__name__ label)"
