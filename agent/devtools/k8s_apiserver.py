@@ -17,7 +17,8 @@ discovery reads::
 - ``expire()`` compacts history: older resourceVersions get 410 Gone (as an ERROR watch event,
   or a 410 status response with ``expire(as_status=True)``);
 - ``drop_watches()`` cuts open watch connections; ``stop()``/``start()`` restart on the same port;
-- optional HTTPS (trustme CA) and bearer token check (``token``; change it to rotate).
+- optional HTTPS (trustme CA), bearer token check (``token``; change it to rotate) or basic
+  auth (``basic_auth=(user, password)``).
 
 Use as a context manager; threads are daemons and everything stops on exit::
 
@@ -146,12 +147,14 @@ class FakeAPIServer:
         *,
         tls: bool = False,
         token: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
         port: int = 0,
         bookmark_interval: float = 1.0,
         tmpdir: str | Path | None = None,
     ) -> None:
         self.tls = tls
         self.token = token
+        self.basic_auth = basic_auth
         self.bookmark_interval = bookmark_interval
         self._lock = threading.Condition()
         self._rv = 100
@@ -376,6 +379,13 @@ class _Handler(BaseHTTPRequestHandler):
         q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         with api._lock:
             api.requests.append((parts.path, q))
+        if api.basic_auth is not None:
+            import base64
+
+            want = base64.b64encode(":".join(api.basic_auth).encode()).decode()
+            if self.headers.get("Authorization", "") != f"Basic {want}":
+                self._send_json(401, _status(401, "Unauthorized", "Unauthorized"))
+                return
         if api.token is not None:
             scheme, _, cred = self.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or cred.strip() != api.token:

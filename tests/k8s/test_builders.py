@@ -246,3 +246,51 @@ def test_slim_objects_build_the_same_groups(cluster_objects: list[dict]) -> None
     s = slim("nodes", node)
     assert "nodeInfo" not in s["status"]
     assert all(set(c) == {"type", "status"} for c in s["status"]["conditions"])
+
+
+def test_victoriametrics_kind_cluster_lists() -> None:
+    import json
+
+    d = REAL / "k8s_objects" / "victoriametrics_kind_cluster"
+    if not d.exists():
+        pytest.skip("../shared absent")
+
+    def items(name: str) -> list[dict[str, Any]]:
+        return list(json.loads((d / name).read_text())["items"])
+
+    pods = {
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}": p
+        for p in items("pod_testPodsList.json")
+    }
+    services = {
+        f"{s['metadata']['namespace']}/{s['metadata']['name']}": s
+        for s in items("service_list.json")
+    }
+    n_targets = 0
+    for role, name in (
+        ("node", "node_list.json"),
+        ("pod", "pod_testPodsList.json"),
+        ("service", "service_list.json"),
+        ("endpoints", "endpoints_list.json"),
+        ("endpointslice", "endpointslice_list.json"),
+    ):
+        for o in items(name):
+            if (
+                role == "endpointslice"
+                and o.get("apiVersion", "discovery.k8s.io/v1") != "discovery.k8s.io/v1"
+            ):
+                continue
+            g = build(role, o, {"pods": pods, "services": services})
+            for t in g.targets:
+                assert t["__address__"]
+                assert all(v != "" for v in t.values())
+                n_targets += 1
+    assert n_targets >= 10
+    for name in ("pod_testPodsListIPv6Address.json", "pod_testPodsListIPv6AddressNoPorts.json"):
+        for p in items(name):
+            for t in build_pod(p).targets:
+                ip = p["status"]["podIP"]
+                assert t["__address__"] in (
+                    ip,
+                    f"[{ip}]:{t.get('__meta_kubernetes_pod_container_port_number')}",
+                )

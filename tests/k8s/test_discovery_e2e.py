@@ -462,3 +462,45 @@ receivers:
         async with Run(disc(api, kc.role, node_name="node-b")) as shortcut:
             assert shortcut.current() == plain
         assert set(plain) == EXPECTED_NODE_B[sc.job_name]
+
+
+async def test_basic_auth(cluster_objects: list) -> None:
+    from agent.config import BasicAuth
+
+    with FakeAPIServer(basic_auth=("prom", "s3cret")) as api:
+        api.apply_all(cluster_objects)
+        hc = HTTPClientConfig(basic_auth=BasicAuth(username="prom", password="s3cret"))
+        d = KubernetesDiscoverer(
+            KubernetesSDConfig(role="node", api_server=api.url, http_client=hc),
+            backoff_initial=0.1,
+        )
+        async with Run(d) as run:
+            assert set(run.current()) == {"node/node-a", "node/node-b"}
+
+
+async def test_kubeconfig_file(tmp_path: Path, cluster_objects: list) -> None:
+    import yaml
+
+    with FakeAPIServer(tls=True, token="kc-token", tmpdir=tmp_path) as api:
+        api.apply_all(cluster_objects)
+        kc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "c", "cluster": {"server": api.url, "certificate-authority": api.ca_file}}
+            ],
+            "users": [{"name": "u", "user": {"token": "kc-token"}}],
+            "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "ctx",
+        }
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump(kc))
+        d = KubernetesDiscoverer(
+            KubernetesSDConfig(role="service", kubeconfig_file=str(path)), backoff_initial=0.1
+        )
+        async with Run(d) as run:
+            assert set(run.current()) == {
+                "svc/monitoring/kube-state-metrics",
+                "svc/kube-system/kube-dns",
+                "svc/shop/web",
+            }
