@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from agent.config._decode import (
@@ -343,6 +345,41 @@ def decode_http_client(ctx: Ctx, m: YMap, path: str) -> HTTPClientConfig:
     )
 
 
+def join_dir(base: str, path: str) -> str:
+    """Prometheus' ``config.JoinDir``: a relative file name is relative to the config file."""
+    if not path or os.path.isabs(path) or not base:
+        return path
+    return os.path.join(base, path)
+
+
+def resolve_paths(http: HTTPClientConfig, base: str) -> HTTPClientConfig:
+    """Every ``*_file`` of an http_config made relative to ``base`` (``SetDirectory``)."""
+    t = http.tls_config
+    tls = replace(
+        t,
+        ca_file=join_dir(base, t.ca_file),
+        cert_file=join_dir(base, t.cert_file),
+        key_file=join_dir(base, t.key_file),
+    )
+    basic = http.basic_auth
+    if basic is not None:
+        basic = replace(
+            basic,
+            username_file=join_dir(base, basic.username_file),
+            password_file=join_dir(base, basic.password_file),
+        )
+    authz = http.authorization
+    if authz is not None:
+        authz = replace(authz, credentials_file=join_dir(base, authz.credentials_file))
+    headers = {
+        k: replace(h, files=tuple(join_dir(base, f) for f in h.files))
+        for k, h in http.http_headers.items()
+    }
+    return replace(
+        http, tls_config=tls, basic_auth=basic, authorization=authz, http_headers=headers
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Service discovery
 
@@ -444,7 +481,7 @@ def label_selector_error(s: str) -> str:
     return ""
 
 
-def decode_k8s_sd(ctx: Ctx, m: YMap, path: str) -> KubernetesSDConfig | None:
+def decode_k8s_sd(ctx: Ctx, m: YMap, path: str, base_dir: str = "") -> KubernetesSDConfig | None:
     check_keys(
         ctx,
         m,
@@ -565,11 +602,11 @@ def decode_k8s_sd(ctx: Ctx, m: YMap, path: str) -> KubernetesSDConfig | None:
     return KubernetesSDConfig(
         role=role,
         api_server=api_server,
-        kubeconfig_file=kubeconfig,
+        kubeconfig_file=join_dir(base_dir, kubeconfig),
         namespaces=ns,
         selectors=selectors,
         attach_metadata=attach,
-        http_client=http,
+        http_client=resolve_paths(http, base_dir),
     )
 
 

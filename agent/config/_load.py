@@ -55,6 +55,7 @@ from agent.config._http import (
     decode_http_client,
     decode_k8s_sd,
     decode_static,
+    resolve_paths,
 )
 from agent.config._types import (
     DEFAULT_SCRAPE_PROTOCOLS,
@@ -730,7 +731,7 @@ class _Loader:
         get_uint(ctx, m, "native_histogram_bucket_limit", path)
         get_float(ctx, m, "native_histogram_min_bucket_factor", path)
 
-        http = decode_http_client(ctx, m, path)
+        http = resolve_paths(decode_http_client(ctx, m, path), base_dir)
         relabels = self._relabel(ctx, m, "relabel_configs", path, vscheme, "target")
         metric_relabels = self._relabel(ctx, m, "metric_relabel_configs", path, vscheme, "metric")
 
@@ -751,7 +752,11 @@ class _Loader:
             ctx, m, "file_sd_configs", path, lambda fm, fp: decode_file_sd(ctx, fm, fp, base_dir)
         )
         k8s = each_map(
-            ctx, m, "kubernetes_sd_configs", path, lambda km, kp: decode_k8s_sd(ctx, km, kp)
+            ctx,
+            m,
+            "kubernetes_sd_configs",
+            path,
+            lambda km, kp: decode_k8s_sd(ctx, km, kp, base_dir),
         )
 
         d = ScrapeConfig(job_name=job)

@@ -571,6 +571,29 @@ def test_scrape_config_files_and_relative_paths(tmp_path: Path) -> None:
     )
 
 
+def test_relative_file_names_are_relative_to_the_config(tmp_path: Path) -> None:
+    main = tmp_path / "prometheus.yml"
+    main.write_text(
+        "scrape_configs:\n"
+        "  - job_name: a\n"
+        "    bearer_token_file: secrets/token\n"
+        "    tls_config: {ca_file: ca.pem, cert_file: /abs/c.pem, key_file: k.pem}\n"
+        "    http_headers: {X-Key: {files: [h.txt]}}\n"
+        "    kubernetes_sd_configs:\n"
+        "      - role: pod\n"
+        "        kubeconfig_file: kube/config\n"
+    )
+    sc = load(str(main), env={}).scrape_configs[0]
+    http = sc.http_client
+    assert http.authorization is not None
+    assert http.authorization.credentials_file == str(tmp_path / "secrets" / "token")
+    assert http.tls_config.ca_file == str(tmp_path / "ca.pem")
+    assert http.tls_config.cert_file == "/abs/c.pem"
+    assert http.tls_config.key_file == str(tmp_path / "k.pem")
+    assert http.http_headers["X-Key"].files == (str(tmp_path / "h.txt"),)
+    assert sc.kubernetes_sd_configs[0].kubeconfig_file == str(tmp_path / "kube" / "config")
+
+
 def test_missing_file() -> None:
     with pytest.raises(ConfigError) as info:
         load("/nonexistent/prometheus.yml")
