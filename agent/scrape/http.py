@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Sequence
@@ -203,7 +204,7 @@ class ScrapeClient:
         except TimeoutError:
             raise ScrapeError(f'Get "{url}": context deadline exceeded') from None
         except httpx.HTTPError as exc:
-            raise ScrapeError(f'Get "{url}": {_describe(exc)}') from None
+            raise ScrapeError(f'Get "{url}": {_describe(exc, url)}') from None
         except ssl.SSLError as exc:
             raise ScrapeError(f'Get "{url}": tls: {exc}') from None
         except OSError as exc:
@@ -277,9 +278,27 @@ def _origin(url: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), port
 
 
-def _describe(exc: httpx.HTTPError) -> str:
-    text = str(exc)
-    cause = exc.__cause__ or exc.__context__
-    if not text and cause is not None:
-        text = str(cause)
+def _describe(exc: httpx.HTTPError, url: str) -> str:
+    """Go-like wording for the common network failures, else httpx's message."""
+    chain: list[BaseException] = []
+    x: BaseException | None = exc
+    while x is not None and len(chain) < 10:
+        chain.append(x)
+        x = x.__cause__ or x.__context__
+    parts = urlsplit(url)
+    hostport = parts.netloc.rsplit("@", 1)[-1]
+    for e in chain:
+        if isinstance(e, socket.gaierror):
+            return f"dial tcp: lookup {parts.hostname}: no such host"
+        if isinstance(e, ConnectionRefusedError):
+            return f"dial tcp {hostport}: connect: connection refused"
+        if isinstance(e, ConnectionResetError):
+            return "read: connection reset by peer"
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return f"tls: failed to verify certificate: {e.verify_message or e.reason}"
+        if isinstance(e, ssl.SSLError):
+            return f"tls: {e.reason or e}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"EOF ({exc})" if str(exc) else "EOF"
+    text = str(exc) or next((str(e) for e in chain if str(e)), "")
     return text or type(exc).__name__
