@@ -504,3 +504,29 @@ async def test_kubeconfig_file(tmp_path: Path, cluster_objects: list) -> None:
                 "svc/kube-system/kube-dns",
                 "svc/shop/web",
             }
+
+
+async def test_in_cluster_token_rotation(tmp_path: Path, cluster_objects: list) -> None:
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    with FakeAPIServer(tls=True, token="old", tmpdir=tmp_path) as api:
+        api.apply_all(cluster_objects)
+        (sa / "token").write_text("old")
+        (sa / "ca.crt").write_text(Path(api.ca_file).read_text())
+        env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(api.port)}
+        d = KubernetesDiscoverer(
+            KubernetesSDConfig(role="node"),
+            client_factory=lambda c: K8sClient(c, environ=env, sa_dir=str(sa)),
+            backoff_initial=0.1,
+        )
+        async with Run(d) as run:
+            (w,) = d.watchers
+            (sa / "token").write_text("new")  # the kubelet rotated the projected token
+            api.token = "new"
+            api.drop_watches()
+            node = api.get("Node", "node-a")
+            node["metadata"]["labels"]["after-rotation"] = "yes"
+            api.modify(node)
+            key = "__meta_kubernetes_node_label_after_rotation"
+            await run.until(lambda: run.current()["node/node-a"].labels.get(key) == "yes")
+            assert not w.last_error  # the reconnect used the new token at once

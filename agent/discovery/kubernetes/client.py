@@ -11,8 +11,8 @@ Configuration sources, as Prometheus:
   every request;
 - ``kubeconfig_file``: the kubeconfig's current context;
 - neither: in-cluster (``KUBERNETES_SERVICE_HOST``/``_PORT``, the service account token and CA
-  under ``/var/run/secrets/kubernetes.io/serviceaccount/``; the token is re-read every minute,
-  as client-go does, so projected token rotation is followed).
+  under ``/var/run/secrets/kubernetes.io/serviceaccount/``; the token is re-read for every
+  request, so projected token rotation is followed at once).
 """
 
 from __future__ import annotations
@@ -115,6 +115,17 @@ class K8sClient:
                     environ=env,
                 )
                 loader.load_and_set(conf)  # type: ignore[no-untyped-call]
+                # Re-read the (projected, rotating) token on every request rather than once a
+                # minute: lists and watches are few, and a rotated token is used at once.
+                token_path = os.path.join(sa_dir, "token")
+
+                def refresh(c: Any) -> None:
+                    try:
+                        c.api_key["BearerToken"] = "Bearer " + _read(token_path)
+                    except OSError as e:
+                        log.warning("kubernetes discovery: cannot read %s: %s", token_path, e)
+
+                conf.refresh_api_key_hook = refresh  # type: ignore[assignment]
             except ConfigException as e:
                 raise K8sConfigError(
                     "kubernetes_sd_configs: no api_server or kubeconfig_file given and not running "
@@ -329,6 +340,7 @@ class ListWatcher:
         self._thread.join(timeout)
 
     def _set_resp(self, resp: Any) -> None:
+        self.last_error = ""  # the watch is (re)established
         with self._lock:
             self._resp = resp
         if self._stop.is_set():

@@ -324,6 +324,12 @@ class KubernetesDiscoverer:
         try:
             namespaces = await asyncio.to_thread(self._namespaces, client)
             self.specs = self.plan(namespaces)
+            if self.node_name is not None and self.role == "service":
+                log.warning(
+                    "job %s: kubernetes_sd_configs role service is not node-local: every agent "
+                    "discovers every service (see docs/KUBERNETES.md)",
+                    self.job or "?",
+                )
             for ws in self.specs:
 
                 def on_sync(items: list[dict[str, Any]], ws: WatchSpec = ws) -> None:
