@@ -319,6 +319,7 @@ class GoRegex:
         "_re2",
         "_py",
         "_py_max_len",
+        "_py_ascii_only",
         "match",
         "groups",
         "re2_match",
@@ -354,10 +355,19 @@ class GoRegex:
                 native = None
         self._py: re.Pattern[str] | None = None
         self._py_max_len = -1
+        # A leading (?i) on an ASCII pattern: Go folds k/K/U+212A and s/S/U+017F, Python's
+        # ASCII mode only the ASCII pairs, so the two agree on ASCII values (others use RE2).
+        self._py_ascii_only = False
+        flags = re.ASCII
+        body = pattern
+        if pattern.startswith("(?i)") and pattern.isascii():
+            body = pattern[4:]
+            flags |= re.IGNORECASE
+            self._py_ascii_only = True
         try:
-            source, variable, product = _translate(pattern)
+            source, variable, product = _translate(body)
             if variable in _RE_MAX_LEN and product <= _MAX_ALTERNATIVE_PRODUCT:
-                py = re.compile("(?s:" + source + ")", re.ASCII)
+                py = re.compile("(?s:" + source + ")", flags)
                 if py.groups == self.group_count and dict(py.groupindex) == names:
                     self._py = py
                     self._py_max_len = _RE_MAX_LEN[variable]
@@ -377,7 +387,22 @@ class GoRegex:
             return
         fullmatch = py.fullmatch
         limit = self._py_max_len
-        if limit >= 1 << 62:
+        if self._py_ascii_only:
+
+            def match(s: str) -> bool:
+                if len(s) > limit or not s.isascii():
+                    return re2_match(s)
+                return fullmatch(s) is not None
+
+            def groups(s: str) -> tuple[str | None, ...] | None:
+                if len(s) > limit or not s.isascii():
+                    return re2_groups(s)
+                m = fullmatch(s)
+                if m is None:
+                    return None
+                return (s, *m.groups())
+
+        elif limit >= 1 << 62:
 
             def match(s: str) -> bool:
                 return fullmatch(s) is not None

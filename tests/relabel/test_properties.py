@@ -160,7 +160,25 @@ def test_name_char_classes_match_go() -> None:
 
 def _atom() -> st.SearchStrategy[str]:
     return st.sampled_from(
-        ["a", "b", "ab", ".", "[ab]", "[^a]", "[a-c_]", "\\d", "\\w", "\\s", "\\.", "-", ";", "é"]
+        [
+            "a",
+            "b",
+            "ab",
+            ".",
+            "[ab]",
+            "[^a]",
+            "[a-c_]",
+            "\\d",
+            "\\w",
+            "\\s",
+            "\\.",
+            "-",
+            ";",
+            "é",
+            "k",
+            "S",
+            "[^k]",
+        ]
     )
 
 
@@ -185,11 +203,15 @@ def safe_patterns(draw: st.DrawFn, depth: int = 0) -> str:
     return "".join(parts)
 
 
-SUBJECT = st.text(alphabet="ab;-. \n\t\x0b9_é", max_size=12)
+SUBJECT = st.text(alphabet="abAB;-. \n\t\x0b9_é\u212a\u017fkKsS", max_size=12)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(safe_patterns(), st.lists(SUBJECT, min_size=1, max_size=5))
+@given(
+    st.tuples(st.sampled_from(["", "(?i)"]), safe_patterns()).map("".join),
+    st.lists(SUBJECT, min_size=1, max_size=5),
+)
+@example("(?i)[a-z]k+s", ["AKS", "a\u212as", "bk\u017f"])
 def test_python_re_path_equals_re2(pattern: str, subjects: list[str]) -> None:
     try:
         rx = GoRegex(pattern)
@@ -203,7 +225,8 @@ def test_python_re_path_equals_re2(pattern: str, subjects: list[str]) -> None:
 def test_typical_patterns_use_the_fast_engine() -> None:
     for p in ["kube_pod_.*", "(.*)", "go_.*|process_.*", "container_(cpu|memory)_.*", "(.+);(.+)"]:
         assert GoRegex(p).engine == "re", p
-    for p in ["(?i)x", "\\pL+", "(a+)+$", ".*a.*a.*a.*b", "[[:alpha:]]", "a{,3}"]:
+    assert GoRegex("(?i)kube_.*").engine == "re"
+    for p in ["(?i)é", "\\pL+", "(a+)+$", ".*a.*a.*a.*b", "[[:alpha:]]", "a{,3}"]:
         assert GoRegex(p).engine == "re2", p
 
 
