@@ -47,6 +47,8 @@ except (ImportError, AttributeError):  # pragma: no cover - depends on the bindi
 # pattern (0 or 1: backtracking is linear; beyond 3: always RE2).
 _RE_MAX_LEN = {0: 1 << 62, 1: 1 << 62, 2: 2048, 3: 256}
 _MAX_ALTERNATIVE_PRODUCT = 256
+_MAX_PY_DEPTH = 50  # group nesting handed to Python's recursive parser
+_MAX_GO_DEPTH = 1000  # Go's regexp/syntax maxHeight
 # Per-regex memo of recent inputs (see GoRegex._memoize).
 _MEMO_SIZE = 1024
 _MEMO_MAX_LEN = 256
@@ -69,6 +71,7 @@ def _go_checks(pattern: str) -> None:
     names: set[str] = set()
     i, n = 0, len(pattern)
     in_class = False
+    depth = 0
     while i < n:
         c = pattern[i]
         if c == "\\":
@@ -100,6 +103,12 @@ def _go_checks(pattern: str) -> None:
             if i < n and pattern[i] == "]":
                 i += 1
             continue
+        if c == "(":
+            depth += 1
+            if depth > _MAX_GO_DEPTH:
+                raise RegexError("expression nests too deeply")
+        elif c == ")":
+            depth -= 1
         if c == "(" and (pattern.startswith("(?P<", i) or pattern.startswith("(?<", i)):
             start = i + (4 if pattern.startswith("(?P<", i) else 3)
             end = pattern.find(">", start)
@@ -249,6 +258,8 @@ def _translate(pattern: str) -> tuple[str, int, int]:
                 out.append("(")
                 i += 1
             frames.append([1, 0, 0])
+            if len(frames) > _MAX_PY_DEPTH:
+                raise _Unsafe
             last = "other"
         elif c == ")":
             if len(frames) == 1:
@@ -371,7 +382,7 @@ class GoRegex:
                 if py.groups == self.group_count and dict(py.groupindex) == names:
                     self._py = py
                     self._py_max_len = _RE_MAX_LEN[variable]
-        except (_Unsafe, re.error):
+        except (_Unsafe, re.error, RecursionError):
             self._py = None
         self.engine = "re" if self._py is not None else "re2"
         self._install(native)

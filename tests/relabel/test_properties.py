@@ -258,3 +258,24 @@ def test_case_mapping_is_per_rune(s: str) -> None:
         assert go_upper(s) == s.upper() and go_lower(s) == s.lower()
     for ch, u in zip(s, go_upper(s), strict=True):
         assert u == ch or len(ch.upper()) != 1 or u == ch.upper()
+
+
+def test_deep_nesting() -> None:
+    # Python's recursive parser would overflow; such patterns go to RE2.
+    rx = GoRegex("(" * 60 + "a" + ")" * 60)
+    assert rx.engine == "re2" and rx.match("a") and not rx.match("b")
+    assert rx.groups("a") == ("a",) * 61
+    # Go rejects nesting beyond 1000 ("expression nests too deeply").
+    try:
+        relabel.parse(
+            [{"source_labels": ["a"], "regex": "(" * 1001 + ")" * 1001, "action": "keep"}]
+        )
+    except relabel.RelabelConfigError as exc:
+        assert exc.field == "regex" and "nests too deeply" in str(exc)
+    else:
+        raise AssertionError("expected a RelabelConfigError")
+
+
+def test_long_literal_pattern() -> None:
+    rx = GoRegex("x" * 5000)
+    assert rx.match("x" * 5000) and not rx.match("x" * 4999)
