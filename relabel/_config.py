@@ -123,6 +123,32 @@ class Rule:
         default_factory=dict, compare=False, hash=False, repr=False
     )
 
+    def __post_init__(self) -> None:
+        # A Rule built directly (not via parse) gets its compiled state here; parse() has
+        # validated its rules, a direct construction is trusted as is.
+        if self.compiled is not None:
+            return
+        rx = _compile(self.regex)
+        object.__setattr__(self, "compiled", rx)
+        object.__setattr__(
+            self,
+            "target_template",
+            compile_template(self.target_label, rx.group_count, rx.group_names),
+        )
+        object.__setattr__(
+            self,
+            "replacement_template",
+            compile_template(self.replacement, rx.group_count, rx.group_names),
+        )
+        object.__setattr__(
+            self,
+            "copies_value",
+            self.action == "replace"
+            and self.regex == DEFAULT_REGEX
+            and self.replacement == DEFAULT_REPLACEMENT
+            and "$" not in self.target_label,
+        )
+
     def describe(self) -> str:
         """A compact one-line YAML-ish rendering, for traces and logs."""
         parts = [f"action: {self.action}"]
@@ -290,7 +316,7 @@ def _compile(pattern: str) -> GoRegex:
     rx = _COMPILED.get(pattern)
     if rx is None:
         rx = GoRegex(pattern)
-        if len(_COMPILED) < 4096:
+        if len(_COMPILED) < 512:
             _COMPILED[pattern] = rx
     return rx
 

@@ -279,3 +279,26 @@ def test_deep_nesting() -> None:
 def test_long_literal_pattern() -> None:
     rx = GoRegex("x" * 5000)
     assert rx.match("x" * 5000) and not rx.match("x" * 4999)
+
+
+def test_rule_built_directly_works_and_equals_parsed() -> None:
+    direct = relabel.Rule(source_labels=("a",), target_label="b")
+    parsed = relabel.parse([{"source_labels": ["a"], "target_label": "b"}])[0]
+    assert direct == parsed and hash(direct) == hash(parsed)
+    assert relabel.process({"a": "x"}, [direct]) == {"a": "x", "b": "x"}
+    drop = relabel.Rule(source_labels=("a",), regex="x|y", action="drop", regex_is_default=False)
+    assert relabel.process({"a": "y"}, [drop]) is None
+
+
+def test_re2_wrapper_fallback_agrees_with_native() -> None:
+    # The pure-Python re2 API path (used if the binding's C++ object is unavailable).
+    for pattern, subjects in [
+        ("(\\pL+)-(\\d*)", ["żółw-12", "abc-", "1-2"]),
+        ("(?i)(k)(x)?", ["K", "\u212a", "kx", "q"]),
+    ]:
+        rx = GoRegex(pattern)
+        m = rx._re2_matcher(None)
+        g = rx._re2_grouper(None)
+        for s in subjects:
+            assert m(s) == rx.re2_match(s), (pattern, s)
+            assert g(s) == rx.re2_groups(s), (pattern, s)
