@@ -92,6 +92,9 @@ async def discover(
     for what, d in discoverers_for(sc, node_name):
         try:
             groups.extend(await first_groups(d, timeout))
+            config_error = getattr(d, "config_error", "")
+            if config_error:
+                errors.append(f"job {sc.job_name!r}: {what}: {config_error}")
         except TimeoutError:
             detail = getattr(d, "last_error", "") or "no answer"
             errors.append(f"job {sc.job_name!r}: {what}: no targets after {timeout:g}s: {detail}")

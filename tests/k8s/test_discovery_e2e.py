@@ -530,3 +530,26 @@ async def test_in_cluster_token_rotation(tmp_path: Path, cluster_objects: list) 
             key = "__meta_kubernetes_node_label_after_rotation"
             await run.until(lambda: run.current()["node/node-a"].labels.get(key) == "yes")
             assert not w.last_error  # the reconnect used the new token at once
+
+
+async def test_no_cluster_is_a_clear_error_not_a_crash(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = KubernetesDiscoverer(
+        KubernetesSDConfig(role="pod"),
+        job="pods",
+        client_factory=lambda c: K8sClient(c, environ={}, sa_dir=str(tmp_path)),
+    )
+    sends: list[list[TargetGroup]] = []
+    task = asyncio.create_task(d.run(sends.append))
+    deadline = time.monotonic() + 10
+    while not sends and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert sends == [[]]  # "synced", with nothing
+    assert "job pods:" in d.config_error and "not running in a cluster" in d.config_error
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert any("not running in a cluster" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)

@@ -22,7 +22,7 @@ from agent.config import KubernetesSDConfig
 from agent.discovery import SendGroups
 from agent.discovery.kubernetes._labels import META, Obj, key_of, spec
 from agent.discovery.kubernetes._slim import slim
-from agent.discovery.kubernetes.client import K8sClient, ListWatcher
+from agent.discovery.kubernetes.client import K8sClient, K8sConfigError, ListWatcher
 from agent.discovery.kubernetes.endpoints import build_endpoints
 from agent.discovery.kubernetes.endpointslice import build_endpointslice
 from agent.discovery.kubernetes.node import build_node
@@ -136,6 +136,7 @@ class KubernetesDiscoverer:
         self._wake: asyncio.Event | None = None
         self.watchers: list[ListWatcher] = []
         self.specs: list[WatchSpec] = []
+        self.config_error = ""  # set when the client can't be configured (not retried)
 
     # ---- planning
 
@@ -314,15 +315,25 @@ class KubernetesDiscoverer:
 
     @property
     def last_error(self) -> str:
+        if self.config_error:
+            return self.config_error
         errs = [w.last_error for w in self.watchers if w.last_error]
         return errs[0] if errs else ""
 
     async def run(self, send: SendGroups) -> None:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        client = await asyncio.to_thread(self._client_factory, self.cfg)
         try:
-            namespaces = await asyncio.to_thread(self._namespaces, client)
+            client = await asyncio.to_thread(self._client_factory, self.cfg)
+        except K8sConfigError as e:
+            await self._config_failed(send, str(e))
+            return
+        try:
+            try:
+                namespaces = await asyncio.to_thread(self._namespaces, client)
+            except K8sConfigError as e:
+                await self._config_failed(send, str(e))
+                return
             self.specs = self.plan(namespaces)
             if self.node_name is not None and self.role == "service":
                 log.warning(
@@ -366,6 +377,13 @@ class KubernetesDiscoverer:
             for w in self.watchers:
                 w.stop()
             await asyncio.to_thread(self._join_and_close, client)
+
+    async def _config_failed(self, send: SendGroups, message: str) -> None:
+        """A configuration problem no retry can fix: say so once, send nothing, idle."""
+        self.config_error = f"job {self.job or '?'}: {message}"
+        log.error("kubernetes discovery: %s", self.config_error)
+        send([])
+        await asyncio.Event().wait()  # until cancelled
 
     def _join_and_close(self, client: K8sClient) -> None:
         for w in self.watchers:
