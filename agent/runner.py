@@ -366,6 +366,7 @@ class Agent:
         self._stop = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[Any]] = []
+        self._reloads: set[asyncio.Task[Any]] = set()
         self._discovery: Any = None
         self._scrape: Any = None
         self._exporter: Any = None
@@ -516,7 +517,8 @@ class Agent:
     def _on_hup(self) -> None:
         log.info("received SIGHUP: reloading the configuration")
         t = asyncio.get_running_loop().create_task(self.reload())
-        self._tasks.append(t)
+        self._reloads.add(t)
+        t.add_done_callback(self._reloads.discard)
 
     def _load(self) -> tuple[Any, str]:
         from agent.config import load
@@ -760,9 +762,10 @@ class Agent:
 
     async def _shutdown(self, cfg: Any) -> None:
         self._stopping = True
-        for t in self._tasks:
+        tasks = [*self._tasks, *self._reloads]
+        for t in tasks:
             t.cancel()
-        for t in self._tasks:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         drain = float(cfg.agent.queue.drain_timeout) if cfg is not None else 5.0
