@@ -229,7 +229,9 @@ def _parse_one(index: int, raw: object, scheme: str) -> Rule:
         names = []
         for item in sl:
             name = _as_string(index, "source_labels", item)
-            if not is_valid_label_name(name, scheme):
+            # Prometheus 3 (prometheus/common LabelName.UnmarshalYAML) checks source label
+            # names as UTF-8 whatever the scheme: a name that cannot exist just reads as "".
+            if not is_valid_label_name(name, "utf8"):
                 raise RelabelConfigError(
                     index, "source_labels", f"{_q(name)} is not a valid label name"
                 )
