@@ -27,10 +27,22 @@ sink -> translate worker (one thread: big batches never stall the loop) -> ``Exp
   data waited more than ``HOPELESS_AGE`` seconds.
 
 Self-scrape: to ship the agent's own metrics with the rest, add a job scraping its listen
-address, e.g.::
+address. On one machine::
 
     - job_name: scrape-agent
       static_configs: [{targets: ["127.0.0.1:9464"]}]
+
+In a DaemonSet every pod would then report the same ``instance`` (127.0.0.1:9464); discover
+the agent pods instead, so that with ``scrape_agent.node_local.enabled`` each agent finds only
+itself and ``instance`` is its pod IP::
+
+    - job_name: scrape-agent
+      kubernetes_sd_configs: [{role: pod}]
+      relabel_configs:
+        - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_name,
+                          __meta_kubernetes_pod_container_port_number]
+          regex: scrape-agent;9464
+          action: keep
 """
 
 from __future__ import annotations
