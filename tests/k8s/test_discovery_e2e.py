@@ -553,3 +553,28 @@ async def test_no_cluster_is_a_clear_error_not_a_crash(
         await task
     assert any("not running in a cluster" in r.getMessage() for r in caplog.records)
     assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_discovery_manager_runs_node_local_kubernetes(api: FakeAPIServer) -> None:
+    from agent.config import ScrapeConfig
+    from agent.discovery.manager import DiscoveryManager
+
+    published: list[dict[str, list[TargetGroup]]] = []
+    m = DiscoveryManager(published.append, node_name="node-a", debounce=0.05)
+    sc = ScrapeConfig(
+        job_name="pods", kubernetes_sd_configs=(KubernetesSDConfig(role="pod", api_server=api.url),)
+    )
+    m.apply_config([sc])
+    deadline = time.monotonic() + 15
+    while not (published and published[-1].get("pods")) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert m.synced
+    assert {g.source for g in published[-1]["pods"]} == {
+        "pod/monitoring/kube-state-metrics-6f8d4c7b9-x2kq4",
+        "pod/shop/web-5d9c7b8f6-aaaaa",
+    }
+    tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("discovery pods")]
+    assert len(tasks) == 1
+    m.apply_config([])  # a reload without the job stops its discoverer
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]
