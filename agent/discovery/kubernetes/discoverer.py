@@ -187,9 +187,10 @@ class KubernetesDiscoverer:
             self._dirty.add(primary)
 
     def _on_sync(self, ws: WatchSpec, items: list[dict[str, Any]]) -> None:
+        """A (re)list of ``ws`` (objects already slimmed): replace what it owned, diff."""
         store = self.stores[ws.resource]
         owned = self._owned.setdefault(ws, set())
-        new: dict[str, Obj] = {key_of(o): slim(ws.resource, o) for o in items}
+        new: dict[str, Obj] = {key_of(o): o for o in items}
         for key in owned - new.keys():
             store.pop(key, None)
             self._mark(ws.resource, key)
@@ -210,10 +211,9 @@ class KubernetesDiscoverer:
             store.pop(key, None)
             owned.discard(key)
         else:
-            slimmed = slim(ws.resource, obj)
-            if store.get(key) == slimmed:
+            if store.get(key) == obj:
                 return  # nothing discovery reads changed (e.g. a node heartbeat)
-            store[key] = slimmed
+            store[key] = obj
             owned.add(key)
         self._mark(ws.resource, key)
         self._kick()
@@ -342,12 +342,13 @@ class KubernetesDiscoverer:
                     self.job or "?",
                 )
             for ws in self.specs:
-
+                # These run on the watcher thread: objects are slimmed there, off the loop.
                 def on_sync(items: list[dict[str, Any]], ws: WatchSpec = ws) -> None:
-                    loop.call_soon_threadsafe(self._on_sync, ws, items)
+                    slimmed = [slim(ws.resource, o) for o in items]
+                    loop.call_soon_threadsafe(self._on_sync, ws, slimmed)
 
                 def on_event(etype: str, obj: dict[str, Any], ws: WatchSpec = ws) -> None:
-                    loop.call_soon_threadsafe(self._on_event, ws, etype, obj)
+                    loop.call_soon_threadsafe(self._on_event, ws, etype, slim(ws.resource, obj))
 
                 w = ListWatcher(
                     client,
