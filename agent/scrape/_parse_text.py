@@ -97,9 +97,58 @@ def parse_series(
     return start, i, name, labels
 
 
+# The common shape of a sample line: a plain name, a label block without blanks, one blank,
+# the value, optionally one blank and a timestamp. Parsed with two C-speed regex calls; any
+# other shape (or any doubt) goes through the general scanner below, which gives the same
+# result for these lines.
+_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*(?:\\.[^"\\]*)*"'
+_CANON_RE = re.compile(
+    r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:" + _PAIR + r"(?:," + _PAIR + r")*,?)?)\})? "
+)
+_PAIRS_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*(?:\\.[^"\\]*)*)"')
+
+
+def _quick_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None] | None:
+    m = _CANON_RE.match(line)
+    if m is None:
+        return None
+    end = m.end()
+    tail = line[end:]
+    ts: int | None = None
+    vtok = tail
+    if " " in tail:
+        vtok, _, ttok = tail.partition(" ")
+        if not (ttok.isdigit() and len(ttok) < 19):
+            return None
+        ts = int(ttok)
+    try:
+        value = parse_float(vtok)
+    except ValueError:
+        return None
+    series = line[: end - 1]
+    block = m.group(2)
+    if not block:
+        return series, (m.group(1), ()), value, ts
+    if "__name__=" in block:
+        return None  # a duplicate name: the general path reports it
+    labels = _PAIRS_RE.findall(block)
+    if "\\" in block:
+        labels = [(k, unescape(v)) for k, v in labels]
+    if len(labels) > 1 and len({k for k, _ in labels}) != len(labels):
+        return None
+    if mtype == "histogram" or mtype == "summary":
+        labels = normalize_le_quantile(mtype, labels)
+    return series, (m.group(1), tuple(labels)), value, ts
+
+
 def parse_sample_line(line: str, lineno: int, mtype: str) -> tuple[str, Entry, float, int | None]:
     """A full, validating parse of one text-format sample line."""
-    check_utf8(line, "sample line", lineno)
+    if line.isascii():
+        got = _quick_sample(line, mtype)
+        if got is not None:
+            return got
+    else:
+        check_utf8(line, "sample line", lineno)
     start, i, name, labels = parse_series(line, lineno, om=False)
     series = line[start:i]
     n = len(line)

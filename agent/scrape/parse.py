@@ -18,6 +18,7 @@ Known, deliberate differences from Prometheus' text parser (documented in tests/
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from sys import intern
 
 from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import Label, ParseError, parse_float, quote
@@ -79,7 +80,7 @@ def detect_format(content_type: str, fallback: str = "PrometheusText0.0.4") -> s
 class Parser:
     """One per target. Caches the parsed form of each series text across scrapes."""
 
-    __slots__ = ("_cache", "_format", "_last", "strict")
+    __slots__ = ("_cache", "_comments", "_format", "_last", "_strings", "strict")
 
     def __init__(self, *, strict: bool = False) -> None:
         """``strict=True`` also enforces the OpenMetrics specification's family-level rules
@@ -87,6 +88,8 @@ class Parser:
         accepts."""
         self.strict = strict
         self._cache: dict[str, Entry] = {}
+        self._comments: dict[str, tuple[str, str, str] | None] = {}
+        self._strings: dict[str, str] = {}
         self._format = ""
         self._last: list[tuple[str, float, int | None, Exemplar | None]] = []
 
@@ -98,6 +101,7 @@ class Parser:
             fmt = detect_format(content_type)
         if fmt != self._format:
             self._cache.clear()
+            self._comments.clear()
             self._format = fmt
         result = ParseResult()
         try:
@@ -126,6 +130,7 @@ class Parser:
         """Drop cached series not seen in the last parse (bounded memory under churn)."""
         cache = self._cache
         self._cache = {s[0]: cache[s[0]] for s in self._last}
+        self._strings = {}
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -136,17 +141,24 @@ class Parser:
         cache = self._cache
         samples = result.samples
         append = samples.append
-        vals = _VALUES
-        vals_get = vals.get
+        vals_get = _VALUES.get
+        strings = self._strings.setdefault
+        old_comments = self._comments
+        comments: dict[str, tuple[str, str, str] | None] = {}
         meta: dict[str, list[str]] = {}
         mtype = "unknown"
         lineno = 0
+        with_ts = False  # did the last quick-path line carry a timestamp? (pages are uniform)
         for line in text.split("\n"):
             lineno += 1
             if not line:
                 continue
             if line[0] == "#":
-                got = parse_comment_line(line, lineno)
+                if line in old_comments:
+                    got = old_comments[line]
+                else:
+                    got = parse_comment_line(line, lineno)
+                comments[line] = got
                 if got is not None:
                     kind, fam, arg = got
                     m = meta.get(fam)
@@ -158,28 +170,56 @@ class Parser:
                         m[1] = arg
                 continue
             # Quick path for series seen before: "<series> <value>" / "<series> <value> <ts>".
+            # A hit means the text before the value is exactly a validated series text; the
+            # value (and timestamp) are still checked on every line.
             rest, _, tok = line.rpartition(" ")
-            if rest in cache:
-                v = vals_get(tok)
-                if v is None:
-                    v = _value(tok)
-                if v is not None:
-                    append((rest, v, None, None))
-                    continue
-            else:
-                series, _, vtok = rest.rpartition(" ")
-                if series in cache and tok.isdigit() and tok.isascii() and len(tok) < 19:
-                    v = vals_get(vtok)
-                    if v is None:
-                        v = _value(vtok)
-                    if v is not None:
-                        append((series, v, int(tok), None))
+            for _attempt in (0, 1):
+                if with_ts:
+                    series, _, vtok = rest.rpartition(" ")
+                    if not (series in cache and tok.isdigit() and tok.isascii() and len(tok) < 19):
+                        with_ts = False
                         continue
+                    ts: int | None = int(tok)
+                else:
+                    if rest not in cache:
+                        with_ts = True
+                        continue
+                    series, vtok, ts = rest, tok, None
+                v = vals_get(vtok)
+                if v is None:
+                    try:
+                        v = float(vtok)
+                    except ValueError:
+                        break
+                    # Python's float() is laxer than Go's ParseFloat: "_", blanks at either
+                    # end, non-ASCII digits; NaN/Inf spellings and overflow need the full check
+                    if (
+                        v - v != 0
+                        or "_" in vtok
+                        or vtok[-1] <= " "
+                        or vtok[0] <= " "
+                        or not vtok.isascii()
+                    ):
+                        v = _value(vtok)
+                        if v is None:
+                            break
+                append((series, v, ts, None))
+                break
+            else:
+                v = None
+            if v is not None:
+                continue
             if line[0] == "\x00":
                 break  # Prometheus' lexer ends the input at a NUL in this position
-            series, ent, v, ts = parse_sample_line(line, lineno, mtype)
-            cache[series] = ent
+            series, (name, labels), v, ts = parse_sample_line(line, lineno, mtype)
+            # share repeated strings (label names, namespaces, pod names, uids ...) between
+            # cached series: the cache is most of a parser's memory
+            cache[series] = (
+                intern(name),
+                tuple([(intern(k), strings(lv, lv)) for k, lv in labels]),
+            )
             append((series, v, ts, None))
+        self._comments = comments
         if meta:
             result.metadata = {k: MetricMeta(type=t, help=h) for k, (t, h) in meta.items()}
 

@@ -1,0 +1,122 @@
+"""Parse benchmark: agent.scrape.parse vs prometheus_client on generated pages.
+
+For each page: µs/sample cold (a new Parser), steady (the same Parser, second and later parses of
+the same page), churn (10% of pods renamed every scrape, with sweep()), and
+``prometheus_client.parser.text_string_to_metric_families`` on the same page in the same run;
+then the ratio and the peak RSS of the process. Times are CPU time (``time.process_time``,
+best of N), so a busy machine does not inflate them; a DaemonSet pays CPU, not wall time.
+
+    /work/venv/bin/python bench/parse_bench.py [--pods 3000] [--nodes 100] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.devtools.pages import cadvisor_page, histogram_page, ksm_page
+from agent.scrape.parse import Parser
+
+
+def _best(fn: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t)
+    return best
+
+
+def _rss_mib() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
+
+
+def bench(
+    label: str, page: bytes, churn_pages: list[bytes] | None, repeat: int
+) -> dict[str, float]:
+    n = len(Parser().parse(page, "text").samples)
+    cold = _best(lambda: Parser().parse(page, "text"), max(1, repeat // 2))
+    p = Parser()
+    p.parse(page, "text")
+    steady = _best(lambda: p.parse(page, "text"), repeat)
+    rss_ours = _rss_mib()
+    gc.collect()
+    tracemalloc.start()
+    tp = Parser()
+    tr = tp.parse(page, "text")
+    total = tracemalloc.get_traced_memory()[0]
+    del tr
+    gc.collect()
+    cache_bytes = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del tp
+    text = page.decode()
+    client = _best(lambda: sum(len(f.samples) for f in text_string_to_metric_families(text)), 1)
+    out = {
+        "samples": n,
+        "cold_us": cold / n * 1e6,
+        "steady_us": steady / n * 1e6,
+        "client_us": client / n * 1e6,
+    }
+    line = (
+        f"{label:<10} {n:>8} samples  cold {out['cold_us']:6.2f} µs/sample  "
+        f"steady {out['steady_us']:5.2f} µs/sample  prometheus_client {out['client_us']:6.2f} "
+        f"µs/sample  ratio steady {client / steady:5.1f}x  cold {client / cold:4.1f}x"
+    )
+    line += (
+        f"\n{'':<10} memory: parser (series cache + last samples) {cache_bytes / 2**20:.1f} MiB "
+        f"({cache_bytes / n:.0f} B/series), with the result {total / 2**20:.1f} MiB; "
+        f"peak RSS so far {rss_ours:.0f} MiB (before prometheus_client ran on this page)"
+    )
+    if churn_pages:
+        cp = Parser()
+        cp.parse(page, "text")
+        times = []
+        sizes = []
+        for cpage in churn_pages:
+            t = time.process_time()
+            cp.parse(cpage, "text")
+            times.append(time.process_time() - t)
+            cp.sweep()
+            sizes.append(len(cp))
+        out["churn_us"] = min(times) / n * 1e6
+        line += (
+            f"\n{'':<10} churn 10%/scrape: {out['churn_us']:5.2f} µs/sample, cache sizes {sizes}"
+        )
+    print(line, flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--pods", type=int, default=3000)
+    ap.add_argument("--nodes", type=int, default=100)
+    ap.add_argument("--cadvisor-pods", type=int, default=110)
+    ap.add_argument("--repeat", type=int, default=5)
+    a = ap.parse_args(argv)
+    print(
+        f"python {sys.version.split()[0]}; CPU time, best of {a.repeat} "
+        f"(cold: {max(1, a.repeat // 2)}, prometheus_client: 1)"
+    )
+    ksm = ksm_page(a.nodes, a.pods)
+    ksm_churn = [ksm_page(a.nodes, a.pods, churn=0.1, generation=g) for g in range(1, 4)]
+    bench("ksm", ksm, ksm_churn, a.repeat)
+    cad = cadvisor_page(a.cadvisor_pods)
+    cad_churn = [cadvisor_page(a.cadvisor_pods, churn=0.1, generation=g) for g in range(1, 4)]
+    bench("cadvisor", cad, cad_churn, a.repeat)
+    bench("histogram", histogram_page(), None, a.repeat)
+    print(f"peak RSS {_rss_mib():.0f} MiB (whole process: pages, parsers, client_python)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
