@@ -182,3 +182,33 @@ async def test_configmap_jobs_discover_per_node(
         "pod_template_hash": "5d9c7b8f6",
     }
     assert list(pods_b) == ["http://10.244.1.5:8080/metrics"]
+
+
+def test_dockerfile_runs_non_root_and_copies_what_it_needs() -> None:
+    import fnmatch
+
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    froms = [ln for ln in lines if ln.startswith("FROM ")]
+    assert froms and all(ln.split()[1].startswith("python:3.11-slim") for ln in froms)
+    assert "USER 65532:65532" in lines
+    assert 'ENTRYPOINT ["scrape-agent"]' in lines
+    # the default command matches the DaemonSet's args
+    ds_args = by_kind("DaemonSet")["spec"]["template"]["spec"]["containers"][0]["args"]
+    cmd = next(ln for ln in lines if ln.startswith("CMD "))
+    assert all(f'"{a}"' in cmd for a in ds_args)
+    copied = [
+        src
+        for ln in lines
+        if ln.startswith("COPY ") and "--from" not in ln
+        for src in ln.split()[1:-1]
+    ]
+    assert {"pyproject.toml", "README.md", "agent", "relabel"} <= set(copied)
+    ignored = [
+        p.strip()
+        for p in (ROOT / ".dockerignore").read_text().splitlines()
+        if p.strip() and not p.startswith("#")
+    ]
+    for name in copied:
+        assert (ROOT / name).exists(), name
+        assert not any(fnmatch.fnmatch(name, pat) for pat in ignored), name
