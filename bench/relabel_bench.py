@@ -7,7 +7,8 @@
    plus a labelmap/labeldrop set): cold (``process`` on a dict), ``Relabeler`` first sight
    (miss), ``Relabeler`` hit (the steady state: every scrape after the first).
 2. Regex engines for typical anchored patterns: Python ``re`` fullmatch, ``re2`` (public API),
-   and ``GoRegex.match`` (what the engine uses: ``re`` when provably equivalent, else RE2).
+   and ``GoRegex`` (what the engine uses: ``re`` when provably equivalent, else RE2's C++
+   object directly), without and with its per-regex memo of recent inputs.
 3. A hostile regex, ``(a+)+$`` on a long non-matching string: RE2 stays linear, a backtracking
    engine does not.
 """
@@ -197,7 +198,10 @@ def bench_regex() -> None:
         ("(?i)KUBE_.*", "kube_pod_info"),
         ("\\pL+_.*", "kube_pod_info"),
     ]
-    print("\nregex fullmatch, us/call      python-re   re2(api)   GoRegex  (engine)")
+    print(
+        "\nregex fullmatch, us/call               python-re   re2(api)   GoRegex   GoRegex\n"
+        "                                                            (no memo) (memo hit)"
+    )
     for pattern, subject in cases:
         gr = GoRegex(pattern)
         n = 100_000
@@ -209,8 +213,9 @@ def bench_regex() -> None:
             s_re = "      n/a"
         r2: Any = re2.compile("^(?s:" + pattern + ")$", opts)
         t_re2 = per_call_us(r2.fullmatch, subject, n)
+        t_raw = per_call_us(gr.uncached_match, subject, n)
         t_go = per_call_us(gr.match, subject, n)
-        print(f"  {pattern:36.36} {s_re} {t_re2:10.3f} {t_go:9.3f}  ({gr.engine})")
+        print(f"  {pattern:36.36} {s_re} {t_re2:10.3f} {t_raw:9.3f} {t_go:9.3f}  ({gr.engine})")
 
 
 def bench_hostile() -> None:

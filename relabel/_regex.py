@@ -335,6 +335,8 @@ class GoRegex:
         "groups",
         "re2_match",
         "re2_groups",
+        "uncached_match",
+        "uncached_groups",
     )
 
     match: Callable[[str], bool]
@@ -342,6 +344,9 @@ class GoRegex:
     # The RE2 matchers, always available (used for long values and by equivalence tests).
     re2_match: Callable[[str], bool]
     re2_groups: Callable[[str], tuple[str | None, ...] | None]
+    # The matchers without the memo (for benchmarks).
+    uncached_match: Callable[[str], bool]
+    uncached_groups: Callable[[str], tuple[str | None, ...] | None]
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
@@ -450,8 +455,8 @@ class GoRegex:
         The memo holds at most ``_MEMO_SIZE`` short strings and is emptied when full, so it
         costs little memory and adapts when the inputs change.
         """
-        raw_match = self.match
-        raw_groups = self.groups
+        raw_match = self.uncached_match = self.match
+        raw_groups = self.uncached_groups = self.groups
         match_memo: dict[str, bool] = {}
         groups_memo: dict[str, tuple[str | None, ...] | None] = {}
 
