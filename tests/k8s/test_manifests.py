@@ -154,6 +154,22 @@ async def test_configmap_jobs_discover_per_node(
             seen[node] = {}
             for sc in cfg.scrape_configs:
                 seen[node][sc.job_name] = await _targets(sc, node, factory)
+        # each agent's watch load: endpoints/services by label, pods and nodes by field
+        by_path: dict[str, set[tuple[str, str]]] = {}
+        for path, q in api.requests:
+            sel = (q.get("labelSelector", ""), q.get("fieldSelector", ""))
+            by_path.setdefault(path, set()).add(sel)
+        ksm = ("app.kubernetes.io/name=kube-state-metrics", "")
+        assert by_path["/api/v1/endpoints"] == {ksm}
+        assert by_path["/api/v1/services"] == {ksm}
+        assert by_path["/api/v1/nodes"] == {
+            ("", "metadata.name=node-a"),
+            ("", "metadata.name=node-b"),
+        }
+        assert by_path["/api/v1/pods"] == {
+            ("", "spec.nodeName=node-a"),
+            ("", "spec.nodeName=node-b"),
+        }
 
     ksm_a, ksm_b = seen["node-a"]["kube-state-metrics"], seen["node-b"]["kube-state-metrics"]
     assert list(ksm_a) == ["http://10.244.0.7:8080/metrics"] and ksm_b == {}
