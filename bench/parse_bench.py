@@ -1,6 +1,7 @@
 """Parse benchmark: agent.scrape.parse vs prometheus_client on generated pages.
 
-For each page: µs/sample cold (a new Parser), steady (the same Parser, second and later parses of
+For each page (text 0.0.4; the last two as OpenMetrics, the OpenMetrics KSM page with a tenth of
+the pods): µs/sample cold (a new Parser), steady (the same Parser, second and later parses of
 the same page), churn (10% of pods renamed every scrape, with sweep()), and
 ``prometheus_client.parser.text_string_to_metric_families`` on the same page in the same run;
 then the ratio and the peak RSS of the process. Times are CPU time (``time.process_time``,
@@ -19,6 +20,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.devtools.pages import cadvisor_page, histogram_page, ksm_page
@@ -41,18 +43,18 @@ def _rss_mib() -> float:
 
 
 def bench(
-    label: str, page: bytes, churn_pages: list[bytes] | None, repeat: int
+    label: str, page: bytes, churn_pages: list[bytes] | None, repeat: int, fmt: str = "text"
 ) -> dict[str, float]:
-    n = len(Parser().parse(page, "text").samples)
-    cold = _best(lambda: Parser().parse(page, "text"), max(1, repeat // 2))
+    n = len(Parser().parse(page, fmt).samples)
+    cold = _best(lambda: Parser().parse(page, fmt), max(1, repeat // 2))
     p = Parser()
-    p.parse(page, "text")
-    steady = _best(lambda: p.parse(page, "text"), repeat)
+    p.parse(page, fmt)
+    steady = _best(lambda: p.parse(page, fmt), repeat)
     rss_ours = _rss_mib()
     gc.collect()
     tracemalloc.start()
     tp = Parser()
-    tr = tp.parse(page, "text")
+    tr = tp.parse(page, fmt)
     total = tracemalloc.get_traced_memory()[0]
     del tr
     gc.collect()
@@ -60,7 +62,8 @@ def bench(
     tracemalloc.stop()
     del tp
     text = page.decode()
-    client = _best(lambda: sum(len(f.samples) for f in text_string_to_metric_families(text)), 1)
+    families = om_families if fmt == "openmetrics" else text_string_to_metric_families
+    client = _best(lambda: sum(len(f.samples) for f in families(text)), 1)
     out = {
         "samples": n,
         "cold_us": cold / n * 1e6,
@@ -114,6 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     cad_churn = [cadvisor_page(a.cadvisor_pods, churn=0.1, generation=g) for g in range(1, 4)]
     bench("cadvisor", cad, cad_churn, a.repeat)
     bench("histogram", histogram_page(), None, a.repeat)
+    om_pods = max(1, a.pods // 10)
+    bench(
+        "ksm OM",
+        ksm_page(a.nodes // 10 or 1, om_pods, openmetrics=True),
+        None,
+        a.repeat,
+        "openmetrics",
+    )
+    bench("hist. OM", histogram_page(openmetrics=True), None, a.repeat, "openmetrics")
     print(f"peak RSS {_rss_mib():.0f} MiB (whole process: pages, parsers, client_python)")
     return 0
 

@@ -61,12 +61,18 @@ def go_float(v: float) -> str:
 class _Writer:
     """Accumulates lines; families are written as HELP, TYPE, samples."""
 
-    def __init__(self) -> None:
+    def __init__(self, openmetrics: bool = False) -> None:
         self.parts: list[str] = []
+        self.openmetrics = openmetrics
+
+    def _meta(self, name: str, typ: str, help_text: str) -> None:
+        if self.openmetrics and typ == "counter" and name.endswith("_total"):
+            name = name[: -len("_total")]  # OpenMetrics names the counter family without it
+        self.parts.append(f"# HELP {name} {help_text}\n# TYPE {name} {typ}\n")
 
     def family(self, name: str, typ: str, help_text: str, rows: Iterable[tuple[str, str]]) -> None:
         p = self.parts
-        p.append(f"# HELP {name} {help_text}\n# TYPE {name} {typ}\n")
+        self._meta(name, typ, help_text)
         p.extend(f"{name}{{{labels}}} {value}\n" if labels else f"{name} {value}\n"
                  for labels, value in rows)  # fmt: skip
 
@@ -75,11 +81,13 @@ class _Writer:
     ) -> None:
         """Rows of (name suffix, labels, value), for histograms and summaries."""
         p = self.parts
-        p.append(f"# HELP {name} {help_text}\n# TYPE {name} {typ}\n")
+        self._meta(name, typ, help_text)
         p.extend(f"{name}{sfx}{{{labels}}} {value}\n" if labels else f"{name}{sfx} {value}\n"
                  for sfx, labels, value in rows)  # fmt: skip
 
     def bytes(self) -> bytes:
+        if self.openmetrics:
+            self.parts.append("# EOF\n")
         return "".join(self.parts).encode("utf-8")
 
 
@@ -169,11 +177,17 @@ def _cluster(
 
 
 def ksm_page(
-    nodes: int = 100, pods: int = 3000, seed: int = 0, churn: float = 0.0, generation: int = 0
+    nodes: int = 100,
+    pods: int = 3000,
+    seed: int = 0,
+    churn: float = 0.0,
+    generation: int = 0,
+    openmetrics: bool = False,
 ) -> bytes:
-    """A kube-state-metrics page; ~140k samples at the defaults (about 46 per pod)."""
+    """A kube-state-metrics page; ~140k samples at the defaults (about 46 per pod).
+    ``openmetrics=True`` writes the same samples as OpenMetrics 1.0."""
     node_list, pod_list, deps = _cluster(nodes, pods, seed, churn, generation)
-    w = _Writer()
+    w = _Writer(openmetrics)
     f = go_float
 
     def pod_rows(extra: Callable[[_Pod], Iterable[tuple[str, str]]]) -> Iterable[tuple[str, str]]:
@@ -473,12 +487,13 @@ _RESOURCES = ["pods", "nodes", "services", "endpoints", "configmaps", "secrets",
 _VERBS = ["GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE", "APPLY"]
 
 
-def histogram_page(series: int = 200, seed: int = 0) -> bytes:
+def histogram_page(series: int = 200, seed: int = 0, openmetrics: bool = False) -> bytes:
     """An apiserver-like page: ``series`` request-duration histograms (23 buckets each), etcd
-    and rest-client histograms, a few summaries (``go_gc_duration_seconds``, quantiles) and
-    ordinary counters and gauges. Histogram ``le`` values are written as Go writes them."""
+    histograms, summaries (``go_gc_duration_seconds``, watch event sizes) and ordinary counters
+    and gauges. ``le`` values are written as Go writes them. ``openmetrics=True`` writes the
+    same samples as OpenMetrics 1.0 (valid under the specification's rules)."""
     rng = random.Random(seed)
-    w = _Writer()
+    w = _Writer(openmetrics)
     f = go_float
     combos = [
         (v, r, s) for r in _RESOURCES for v in _VERBS for s in ("cluster", "namespace", "resource")
@@ -487,69 +502,67 @@ def histogram_page(series: int = 200, seed: int = 0) -> bytes:
     combos = combos[:series]
     rows: list[tuple[str, str]] = []
     for verb, res, scope in combos:
-        base = (f'component="apiserver",dry_run="",group="{"apps" if res in ("deployments", "replicasets") else ""}",'
-                f'resource="{res}",scope="{scope}",subresource="",verb="{verb}",version="v1"')  # fmt: skip
-        total = rng.randint(10, 10**7)
-        acc = 0
-        cum: list[int] = []
-        for _ in _APISERVER_BUCKETS:
-            acc += int((total - acc) * rng.uniform(0.2, 0.8))
-            cum.append(acc)
-        for le, c in zip(_APISERVER_BUCKETS, cum, strict=True):
-            rows.append((f'{base},le="{f(le)}"', str(c)))
-        rows.append((f'{base},le="+Inf"', str(total)))
-    w.family3("apiserver_request_duration_seconds", "histogram",
-             "[STABLE] Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.",
-             _hist_rows("apiserver_request_duration_seconds", rows, rng))  # fmt: skip
+        group = "apps" if res in ("deployments", "replicasets") else ""
+        base = (
+            f'component="apiserver",dry_run="",group="{group}",resource="{res}",'
+            f'scope="{scope}",subresource="",verb="{verb}",version="v1"'
+        )
+        rows.extend(_buckets(base, rng.randint(10, 10**7), rng, 0.2, 0.8))
+    w.family3(
+        "apiserver_request_duration_seconds",
+        "histogram",
+        "[STABLE] Response latency distribution in seconds for each verb, dry run value, group, "
+        "version, resource, subresource, scope and component.",
+        _hist_rows(rows, rng),
+    )
     etcd_rows: list[tuple[str, str]] = []
     for res in _RESOURCES:
         for op in ("get", "list", "create", "update", "delete"):
-            acc = 0
-            total = rng.randint(100, 10**6)
-            for le in (
-                0.005,
-                0.025,
-                0.05,
-                0.1,
-                0.2,
-                0.4,
-                0.6,
-                0.8,
-                1.0,
-                1.25,
-                1.5,
-                2,
-                3,
-                4,
-                5,
-                6,
-                8,
-                10,
-                15,
-                20,
-                30,
-                45,
-                60,
-            ):
-                acc += int((total - acc) * rng.uniform(0.3, 0.9))
-                etcd_rows.append((f'operation="{op}",type="{res}",le="{f(float(le))}"', str(acc)))
-            etcd_rows.append((f'operation="{op}",type="{res}",le="+Inf"', str(total)))
-    w.family3("etcd_request_duration_seconds", "histogram", "[ALPHA] Etcd request latency in seconds for each operation and object type.",
-             _hist_rows("etcd_request_duration_seconds", etcd_rows, rng))  # fmt: skip
-    w.family("go_gc_duration_seconds", "summary", "A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles.",
-             [(f'quantile="{q}"', f(rng.uniform(1e-5, 1e-3))) for q in ("0", "0.25", "0.5", "0.75", "1")]
-             + [("", f(rng.uniform(1, 50)))] * 0)  # fmt: skip
-    w.parts.append(f"go_gc_duration_seconds_sum {f(round(rng.uniform(1, 50), 6))}\n"
-                   f"go_gc_duration_seconds_count {rng.randint(1000, 90000)}\n")  # fmt: skip
-    w.family("apiserver_watch_events_sizes", "summary", "[ALPHA] Watch event size distribution in bytes",
-             [(f'group="",kind="{r}",version="v1",quantile="{q}"', f(float(rng.randint(200, 9000))))
-              for r in _RESOURCES[:6] for q in ("0.5", "0.9", "0.99")])  # fmt: skip
+            base = f'operation="{op}",type="{res}"'
+            etcd_rows.extend(_buckets(base, rng.randint(100, 10**6), rng, 0.3, 0.9))
+    w.family3(
+        "etcd_request_duration_seconds",
+        "histogram",
+        "[ALPHA] Etcd request latency in seconds for each operation and object type.",
+        _hist_rows(etcd_rows, rng),
+    )
+    gc_rows = [("", f'quantile="{q}"', f(rng.uniform(1e-5, 1e-3))) for q in ("0", "0.25", "0.5")]
+    gc_rows += [("_sum", "", f(round(rng.uniform(1, 50), 6)))]
+    gc_rows += [("_count", "", str(rng.randint(1000, 90000)))]
+    w.family3(
+        "go_gc_duration_seconds",
+        "summary",
+        "A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles.",
+        gc_rows,
+    )
+    ws_rows: list[tuple[str, str, str]] = []
     for r in _RESOURCES[:6]:
-        w.parts.append(f'apiserver_watch_events_sizes_sum{{group="",kind="{r}",version="v1"}} {rng.randint(10**5, 10**9)}\n'
-                       f'apiserver_watch_events_sizes_count{{group="",kind="{r}",version="v1"}} {rng.randint(10**3, 10**6)}\n')  # fmt: skip
-    w.family("apiserver_request_total", "counter", "[STABLE] Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.",
-             [(f'code="{c}",component="apiserver",dry_run="",group="",resource="{r}",scope="{s}",subresource="",verb="{v}",version="v1"',
-               str(rng.randint(0, 10**7))) for v, r, s in combos[: series // 2] for c in ("200", "201", "404")])  # fmt: skip
+        base = f'group="",kind="{r}",version="v1"'
+        for q in ("0.5", "0.9", "0.99"):
+            ws_rows.append(("", f'{base},quantile="{q}"', f(float(rng.randint(200, 9000)))))
+        ws_rows.append(("_sum", base, str(rng.randint(10**5, 10**9))))
+        ws_rows.append(("_count", base, str(rng.randint(10**3, 10**6))))
+    w.family3(
+        "apiserver_watch_events_sizes",
+        "summary",
+        "[ALPHA] Watch event size distribution in bytes",
+        ws_rows,
+    )
+    w.family(
+        "apiserver_request_total",
+        "counter",
+        "[STABLE] Counter of apiserver requests broken out for each verb, dry run value, group, "
+        "version, resource, scope, component, and HTTP response code.",
+        [
+            (
+                f'code="{c}",component="apiserver",dry_run="",group="",resource="{r}",'
+                f'scope="{s}",subresource="",verb="{v}",version="v1"',
+                str(rng.randint(0, 10**7)),
+            )
+            for v, r, s in combos[: series // 2]
+            for c in ("200", "201", "404")
+        ],
+    )
     w.family(
         "go_goroutines",
         "gauge",
@@ -565,8 +578,21 @@ def histogram_page(series: int = 200, seed: int = 0) -> bytes:
     return w.bytes()
 
 
+def _buckets(
+    base: str, total: int, rng: random.Random, lo: float, hi: float
+) -> list[tuple[str, str]]:
+    """Cumulative bucket rows (labels, count) of one series, ending with ``le="+Inf"``."""
+    out = []
+    acc = 0
+    for le in _APISERVER_BUCKETS:
+        acc += int((total - acc) * rng.uniform(lo, hi))
+        out.append((f'{base},le="{go_float(le)}"', str(acc)))
+    out.append((f'{base},le="+Inf"', str(total)))
+    return out
+
+
 def _hist_rows(
-    name: str, bucket_rows: list[tuple[str, str]], rng: random.Random
+    bucket_rows: list[tuple[str, str]], rng: random.Random
 ) -> list[tuple[str, str, str]]:
     """Bucket rows grouped per series, each series followed by its ``_sum`` and ``_count``."""
     out: list[tuple[str, str, str]] = []
@@ -600,6 +626,7 @@ def _main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--churn", type=float, default=0.0)
     ap.add_argument("--generation", type=int, default=0)
+    ap.add_argument("--openmetrics", action="store_true", help="ksm/histogram as OpenMetrics")
     a = ap.parse_args(argv)
     if a.kind == "ksm":
         out = ksm_page(
@@ -610,7 +637,7 @@ def _main(argv: list[str] | None = None) -> int:
             a.pods if a.pods is not None else 110, a.seed, churn=a.churn, generation=a.generation
         )
     else:
-        out = histogram_page(a.series, a.seed)
+        out = histogram_page(a.series, a.seed, a.openmetrics)
     sys.stdout.buffer.write(out)
     return 0
 

@@ -139,11 +139,8 @@ def scan_label_block(
 
 def check_labels(name: str, labels: list[Label], lineno: int) -> None:
     """Duplicate label names fail the scrape in Prometheus ("label name is not unique")."""
-    if len(labels) > 1:
-        seen = {ln for ln, _ in labels}
-        if len(seen) != len(labels) or "__name__" in seen:
-            names = [ln for ln, _ in labels]
-            dup = next(ln for ln in names if names.count(ln) > 1 or ln == "__name__")
-            raise ParseError(f"label name {quote(dup)} is not unique in {quote(name)}", lineno)
-    elif labels and labels[0][0] == "__name__":
-        raise ParseError(f"label name {quote('__name__')} is not unique in {quote(name)}", lineno)
+    seen: set[str] = {"__name__"}
+    for ln, _ in labels:
+        if ln in seen:
+            raise ParseError(f"label name {quote(ln)} is not unique in {quote(name)}", lineno)
+        seen.add(ln)

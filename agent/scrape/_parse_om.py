@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from sys import intern
 from typing import Any
 
 from agent.model import Exemplar, MetricMeta
@@ -226,6 +227,7 @@ def parse_openmetrics(
     samples: list[Sample],
     metadata: dict[str, MetricMeta],
     strict: bool = False,
+    strings: dict[str, str] | None = None,
 ) -> None:
     """Parse a whole OpenMetrics body into ``samples``/``metadata``, filling ``cache``.
 
@@ -241,6 +243,7 @@ def parse_openmetrics(
     fam: _Family | None = None
     append = samples.append
     cache_get = cache.get
+    share = (strings if strings is not None else {}).setdefault
     mtype = "unknown"
 
     def finish(f: _Family, lineno: int) -> None:
@@ -330,7 +333,11 @@ def parse_openmetrics(
                 ts = tsv
         if value is None:
             series, ent, value, ts, ex = parse_om_sample_line(line, lineno, mtype, strict)
-            cache[series] = ent
+            name0, labels0 = ent
+            ent = cache[series] = (
+                intern(name0),
+                tuple([(intern(k), share(v, v)) for k, v in labels0]),
+            )
         if not strict:
             append((series, value, None if ts is None else int(ts * 1000), ex))
             continue

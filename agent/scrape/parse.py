@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sys import intern
 
 from agent.model import Exemplar, MetricMeta
-from agent.scrape._parse_common import Label, ParseError, parse_float, quote
+from agent.scrape._parse_common import ParseError, parse_float, quote
 from agent.scrape._parse_om import parse_openmetrics
 from agent.scrape._parse_text import Entry, parse_comment_line, parse_sample_line
 
@@ -107,7 +107,9 @@ class Parser:
         try:
             if fmt == "openmetrics":
                 text = _decode(data, strict=True)
-                parse_openmetrics(text, self._cache, result.samples, result.metadata, self.strict)
+                parse_openmetrics(
+                    text, self._cache, result.samples, result.metadata, self.strict, self._strings
+                )
             else:
                 text = _decode(data, strict=False)
                 self._parse_text(text, result)
@@ -241,7 +243,3 @@ def _decode(data: bytes, strict: bool) -> str:
     except UnicodeDecodeError as e:
         lineno = data.count(b"\n", 0, e.start) + 1
         raise ParseError(f"invalid UTF-8 at byte {e.start}", lineno) from None
-
-
-def labels_of(entry: tuple[str, tuple[Label, ...]]) -> tuple[Label, ...]:
-    return entry[1]

@@ -75,3 +75,13 @@ def test_module_cli() -> None:
         capture_output=True, timeout=60, check=True,
     )  # fmt: skip
     assert out.stdout == ksm_page(nodes=2, pods=5)
+
+
+def test_openmetrics_variants_are_spec_valid_and_equal() -> None:
+    for make in (lambda om: ksm_page(nodes=3, pods=50, openmetrics=om),
+                 lambda om: histogram_page(series=20, openmetrics=om)):  # fmt: skip
+        text = Parser().parse(make(False), "text")
+        om = Parser(strict=True).parse(make(True), "openmetrics")
+        assert repr(om.samples) == repr(text.samples)
+        counters = {k for k, m in text.metadata.items() if m.type == "counter"}
+        assert counters and {k[: -len("_total")] for k in counters} <= set(om.metadata)
