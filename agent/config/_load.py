@@ -283,6 +283,17 @@ class _Loader:
             prom = root
             agent_node = root.get("scrape_agent")
 
+        if collector and not is_null(root.get("exporters")):
+            otlp_node = agent_node.get("otlp") if isinstance(agent_node, YMap) else None
+            endpoint_set = isinstance(otlp_node, YMap) and not is_null(otlp_node.get("endpoint"))
+            if not endpoint_set:
+                ctx.warn(
+                    root.key_line("exporters"),
+                    "exporters",
+                    "the collector's exporters are ignored: scrape-agent sends to "
+                    "scrape_agent.otlp.endpoint (else OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT, "
+                    "else http://localhost:4318)",
+                )
         gcfg, gextra = self._global(prom, prefix, collector)
         scrape_configs = self._scrape_configs(prom, prefix, gcfg, gextra)
         agent = decode_agent(ctx, as_map(ctx, agent_node, agent_path), agent_path, self.env)

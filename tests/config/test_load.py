@@ -468,6 +468,10 @@ def test_agent_section_at_top_of_collector_file() -> None:
         env={"CLUSTER": "prod"},
     )
     assert cfg.agent.cluster_name == "prod"
+    assert cfg.warnings == (
+        "t.yml:6: exporters: the collector's exporters are ignored: scrape-agent sends to "
+        "scrape_agent.otlp.endpoint (else OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT, else http://localhost:4318)",
+    )
     errs = errors_of("receivers:\n  prometheus:\n    config:\n      scrape_configs: []\n")
     assert errs == ["t.yml:3: receivers.prometheus.config: no Prometheus scrape_configs set"]
 
