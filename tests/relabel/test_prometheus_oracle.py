@@ -18,6 +18,7 @@ Builder iteration order.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import socket
 import subprocess
@@ -166,6 +167,88 @@ JOBS: dict[str, list[dict[str, Any]]] = {
         {"source_labels": ["__scrape_interval__", "__scrape_timeout__"], "target_label": "timing"},
     ],
 }
+
+
+# Randomised jobs: rules drawn (seeded, so the test is deterministic) from a pool of
+# 2.42-compatible rules that never remove or break __address__.
+RULE_POOL: list[dict[str, Any]] = [
+    {"source_labels": ["env"], "regex": "prod|staging", "action": "keep"},
+    {"source_labels": ["env"], "regex": "dev", "action": "drop"},
+    {
+        "source_labels": ["team", "env"],
+        "regex": "(.+);(.+)",
+        "target_label": "te",
+        "replacement": "$2.$1",
+    },
+    {"source_labels": ["team"], "regex": "", "action": "drop"},
+    {
+        "source_labels": ["__meta_pod"],
+        "regex": "(\\w+)[-_](.*)",
+        "target_label": "${1}_part",
+        "replacement": "$2",
+    },
+    {
+        "source_labels": ["__meta_pod"],
+        "regex": "(?P<head>[a-z]+).*",
+        "target_label": "head",
+        "replacement": "${head}",
+    },
+    {
+        "source_labels": ["zone"],
+        "regex": "(eu|us)-(\\d)([a-z])",
+        "target_label": "region",
+        "replacement": "$1$2",
+    },
+    {"source_labels": ["__address__"], "target_label": "shard", "modulus": 4, "action": "hashmod"},
+    {"source_labels": ["shard"], "regex": "[02]", "action": "keep"},
+    {"source_labels": ["__meta_tags"], "regex": ".*job:([^,]+).*", "target_label": "job"},
+    {"regex": "__meta_node_label_(.+)", "action": "labelmap"},
+    {"regex": "__meta_(pod|tags)", "replacement": "m_${1}", "action": "labelmap"},
+    {"regex": "(env|team)", "replacement": "orig_$1", "action": "labelmap"},
+    {"regex": "team|zone|m_.*", "action": "labeldrop"},
+    {"regex": "__.+|env|job|instance|shard|region", "action": "labelkeep"},
+    {"target_label": "cluster", "replacement": "c$$1"},
+    {"target_label": "env", "replacement": ""},
+    {"source_labels": ["missing"], "target_label": "team"},
+    {"source_labels": ["env", "missing", "team"], "separator": "", "target_label": "joined"},
+    {"source_labels": ["instance"], "regex": "(.*)", "target_label": "prev_instance"},
+    {
+        "source_labels": ["__address__"],
+        "regex": "([^:]+):(\\d+)",
+        "target_label": "instance",
+        "replacement": "$1",
+    },
+    {
+        "source_labels": ["port_name"],
+        "regex": "(.*)-metrics",
+        "target_label": "__metrics_path__",
+        "replacement": "/$1",
+    },
+    {
+        "source_labels": ["job", "env"],
+        "regex": "random_(\\d+);prod",
+        "target_label": "n",
+        "replacement": "${1}0",
+    },
+    {"source_labels": ["__meta_pod"], "regex": ".*[^\\x00-\\x7f].*", "action": "drop"},
+    {
+        "source_labels": ["env"],
+        "regex": "(?i)PROD",
+        "target_label": "env_upper_match",
+        "replacement": "y",
+    },
+]
+
+
+def _random_jobs(count: int, seed: int = 20261122) -> dict[str, list[dict[str, Any]]]:
+    rnd = random.Random(seed)
+    return {
+        f"random_{i}": [rnd.choice(RULE_POOL) for _ in range(rnd.randint(2, 6))]
+        for i in range(count)
+    }
+
+
+JOBS.update(_random_jobs(40))
 
 
 def _free_port() -> int:
