@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import replace
@@ -499,7 +500,11 @@ def decode_k8s_sd(ctx: Ctx, m: YMap, path: str, base_dir: str = "") -> Kubernete
         )
         ok = False
     elif role not in K8S_ROLES:
-        ctx.error(m.key_line("role"), join(path, "role"), f'unknown Kubernetes SD role "{role}"')
+        hint = difflib.get_close_matches(role.lower(), K8S_ROLES, n=1, cutoff=0.6)
+        extra = f' (did you mean "{hint[0]}"?)' if hint else f" (one of {', '.join(K8S_ROLES)})"
+        ctx.error(
+            m.key_line("role"), join(path, "role"), f'unknown Kubernetes SD role "{role}"{extra}'
+        )
         ok = False
     elif role == "ingress":
         ctx.error(
@@ -589,7 +594,12 @@ def decode_k8s_sd(ctx: Ctx, m: YMap, path: str, base_dir: str = "") -> Kubernete
                 ctx.error(
                     sline,
                     join(sp, "role"),
-                    f"{role} role supports only {', '.join(allowed)} selectors",
+                    f"{role} role supports only {', '.join(allowed)} selectors"
+                    + (
+                        " (node selectors need attach_metadata: {node: true})"
+                        if role == "pod" and s.role == "node"
+                        else ""
+                    ),
                 )
         err = field_selector_error(s.field)
         if err:

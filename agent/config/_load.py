@@ -217,12 +217,27 @@ def loads(
     loader = _Loader(ctx, environ, base_dir if base_dir is not None else os.getcwd())
     cfg = loader.run(text)
     if ctx.errors:
-        raise ConfigError(ctx.errors)
+        raise ConfigError(_in_file_order(ctx.errors))
     assert cfg is not None
     return cfg
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+_LOC = re.compile(r"^(.*?):(\d+): ")
+
+
+def _in_file_order(errors: list[str]) -> list[str]:
+    """Errors sorted by file (in order of first appearance) then line; stable otherwise."""
+    files: dict[str, int] = {}
+    keyed = []
+    for i, e in enumerate(errors):
+        m = _LOC.match(e)
+        f, line = (m.group(1), int(m.group(2))) if m else ("\uffff", 0)
+        files.setdefault(f, len(files))
+        keyed.append((files[f], line, i, e))
+    return [e for *_k, e in sorted(keyed)]
 
 
 class _Loader:
