@@ -999,7 +999,7 @@ def _resolve_ref(ref: str, env: Mapping[str, str], missing: list[str] | None) ->
 # redaction
 
 SECRET = "<secret>"
-_SECRET_KEYS = {"password", "credentials", "bearer_token", "key", "client_secret"}
+_SECRET_KEYS = {"password", "credentials", "bearer_token", "key", "client_secret", "secret_key"}
 _SECRET_LIST_KEYS = {"secrets"}
 _SECRET_MAP_KEYS = {"headers", "proxy_connect_header"}
 _URL_KEYS = {"proxy_url", "api_server", "endpoint", "url"}
