@@ -1,12 +1,11 @@
 """Oracle: Debian's Prometheus (2.42) relabels the same targets; our ``process`` must agree.
 
 Prometheus is started on 127.0.0.1 with static targets (unreachable addresses are fine: they
-still appear in the targets API) and a set of ``relabel_configs`` per job. For every target the
-API reports, we run ``relabel.process`` on its ``discoveredLabels`` (Prometheus' input to
-relabelling: target labels plus job, __address__, __scheme__, __metrics_path__,
-__scrape_interval__, __scrape_timeout__) and check that it is dropped exactly when Prometheus
-dropped it, and otherwise yields the same public labels (no ``__`` labels; ``instance``
-defaulting to ``__address__``). Besides hand-written jobs, 40 jobs draw their rules (seeded)
+still appear in the targets API) and a set of ``relabel_configs`` per job. For every job we
+run ``relabel.process`` on each target's input as Prometheus builds it (target labels plus job,
+__address__, __scheme__, __metrics_path__, __scrape_interval__, __scrape_timeout__) and check
+that the same number of targets is dropped and the kept ones carry the same public labels (no
+``__`` labels; ``instance`` defaulting to ``__address__``). Besides hand-written jobs, 40 jobs draw their rules (seeded)
 from a pool, so one Prometheus run checks ~300 targets.
 
 Kept out of the oracle because 2.42 differs from Prometheus 3 by design: keepequal/dropequal/
