@@ -8,7 +8,8 @@ discovery reads::
     /apis/discovery.k8s.io/v1/endpointslices
     /apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices
 
-- LIST returns ``{kind}List`` with ``metadata.resourceVersion``;
+- LIST returns ``{kind}List`` with ``metadata.resourceVersion``, paged with ``limit`` and
+  ``continue``;
 - ``?watch=true&resourceVersion=N`` streams JSON lines (chunked) of ADDED/MODIFIED/DELETED events
   after N, then live events, BOOKMARKs when ``allowWatchBookmarks=true``, and ends after
   ``timeoutSeconds``. Objects that move in or out of a selector produce ADDED/DELETED;
@@ -167,6 +168,7 @@ class FakeAPIServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.requests: list[tuple[str, dict[str, str]]] = []  # (path, query) of every request
+        self.list_pages = 0  # LIST responses served
         self.ca_file = ""
         self._ssl_ctx: ssl.SSLContext | None = None
         if tls:
@@ -412,12 +414,33 @@ class _Handler(BaseHTTPRequestHandler):
         for it in items:
             it.pop("kind", None)
             it.pop("apiVersion", None)
+        list_meta: dict[str, str] = {"resourceVersion": str(rv)}
+        limit = int(q.get("limit") or 0)
+        if limit > 0:
+            # Paging: the continue token is "<rv of the first page>:<offset>"; it expires with
+            # compaction (410), as the real API server's tokens do.
+            offset = 0
+            if q.get("continue"):
+                first_rv, _, off = q["continue"].partition(":")
+                with api._lock:
+                    expired = int(first_rv) < api._compacted
+                if expired:
+                    self._send_json(410, _status(410, "Expired", "continue token expired"))
+                    return
+                rv, offset = int(first_rv), int(off)
+                list_meta["resourceVersion"] = str(rv)
+            items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+            if offset + limit < len(items):
+                list_meta["continue"] = f"{rv}:{offset + limit}"
+            items = items[offset : offset + limit]
+        with api._lock:
+            api.list_pages += 1
         self._send_json(
             200,
             {
                 "kind": kind + "List",
                 "apiVersion": api_version,
-                "metadata": {"resourceVersion": str(rv)},
+                "metadata": list_meta,
                 "items": items,
             },
         )

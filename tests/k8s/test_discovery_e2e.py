@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -578,3 +579,24 @@ async def test_discovery_manager_runs_node_local_kubernetes(api: FakeAPIServer) 
     m.apply_config([])  # a reload without the job stops its discoverer
     with pytest.raises(asyncio.CancelledError):
         await tasks[0]
+
+
+def test_list_is_paged_and_expired_continue_is_gone(api: FakeAPIServer) -> None:
+    from agent.discovery.kubernetes.client import GoneError
+
+    client = K8sClient(KubernetesSDConfig(role="pod", api_server=api.url))
+    try:
+        before = api.list_pages
+        items, rv = client.list("pods", "", "", "", page_size=3)
+        assert len(items) == 4 and api.list_pages - before == 2
+        assert rv == str(api.resource_version)
+        names = {i["metadata"]["name"] for i in items}
+        assert "web-5d9c7b8f6-bbbbb" in names and len(names) == 4
+        # a continue token from before a compaction is 410 Gone: the watcher relists
+        raw = client._request("/api/v1/pods", [("limit", "1")], 10.0)
+        token = json.loads(raw.data)["metadata"]["continue"]
+        api.expire()
+        with pytest.raises(GoneError):
+            client._request("/api/v1/pods", [("limit", "1"), ("continue", token)], 10.0)
+    finally:
+        client.close()

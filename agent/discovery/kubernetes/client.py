@@ -226,18 +226,27 @@ class K8sClient:
         return raw
 
     def list(
-        self, resource: str, namespace: str, label: str, field: str
+        self, resource: str, namespace: str, label: str, field: str, page_size: int = 500
     ) -> tuple[list[dict[str, Any]], str]:
-        query: list[tuple[str, Any]] = []
-        if label:
-            query.append(("labelSelector", label))
-        if field:
-            query.append(("fieldSelector", field))
-        raw = self._request(resource_path(resource, namespace), query, 60.0)
-        data = json.loads(raw.data)
-        raw.release_conn()
-        rv = str((data.get("metadata") or {}).get("resourceVersion") or "")
-        return list(data.get("items") or ()), rv
+        """All objects (paged by ``page_size``, as client-go's reflector) and the list's RV."""
+        items: list[dict[str, Any]] = []
+        cont = ""
+        while True:
+            query: list[tuple[str, Any]] = [("limit", str(page_size))]
+            if cont:
+                query.append(("continue", cont))
+            if label:
+                query.append(("labelSelector", label))
+            if field:
+                query.append(("fieldSelector", field))
+            raw = self._request(resource_path(resource, namespace), query, 60.0)
+            data = json.loads(raw.data)
+            raw.release_conn()
+            md = data.get("metadata") or {}
+            items.extend(data.get("items") or ())
+            cont = str(md.get("continue") or "")
+            if not cont:
+                return items, str(md.get("resourceVersion") or "")
 
     def watch(
         self,
