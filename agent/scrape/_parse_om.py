@@ -346,6 +346,13 @@ def parse_openmetrics(
 
         if fam is None or name not in fam.allowed:
             if fam is not None:
+                if fam.type is not None and not fam.nsamples and name.startswith(fam.name):
+                    want = " or ".join(quote(n) for n in fam.allowed)
+                    raise ParseError(
+                        f"sample {quote(name)} does not fit {fam.type} family "
+                        f"{quote(fam.name)} (expected {want})",
+                        lineno,
+                    )
                 finish(fam, lineno)
             fam = _Family(name, None)
         suffix = fam.allowed[name]

@@ -152,6 +152,16 @@ def parse_sample_line(line: str, lineno: int, mtype: str) -> tuple[str, Entry, f
     start, i, name, labels = parse_series(line, lineno, om=False)
     series = line[start:i]
     n = len(line)
+    if i < n and line[i] not in " \t{" and line[i - 1] != "}":
+        k = i
+        while k < n and line[k] not in " \t{":
+            k += 1
+        bad = line[start:k]
+        raise ParseError(
+            f"invalid character {quote(line[i])} in metric name {quote(bad)} (other names "
+            f"must be quoted inside the braces: {{{quote(bad)}}})",
+            lineno,
+        )
     j = skip_ws(line, i)
     k = j
     while k < n and line[k] not in " \t{":
@@ -164,7 +174,8 @@ def parse_sample_line(line: str, lineno: int, mtype: str) -> tuple[str, Entry, f
     try:
         value = parse_float(tok)
     except ValueError as e:
-        raise ParseError(f"{e} as value of {quote(series)}", lineno) from None
+        hint = " (Windows line endings are not accepted)" if tok.endswith("\r") else ""
+        raise ParseError(f"{e} as value of {quote(series)}{hint}", lineno) from None
     k = skip_ws(line, k)
     ts: int | None = None
     if k < n:

@@ -329,3 +329,11 @@ def test_cadvisor_fixture_has_ms_timestamps() -> None:
     assert stamped and all(ts is not None and ts > 1_700_000_000_000 for ts in stamped)
     machine = [ts for s, _, ts, _ in r.samples if s.startswith("machine_")]
     assert machine and all(ts is None for ts in machine)
+
+
+def test_helpful_messages() -> None:
+    assert "Windows line endings" in str(error("a 1\r\nb 2\r\n"))
+    e = error("http.requests 1\n")
+    assert 'invalid character "." in metric name "http.requests"' in str(e)
+    assert '{"http.requests"}' in str(e)
+    assert flat('a{b="c"}1\n') == [("a", (("b", "c"),), 1.0, None)]  # no blank needed after }
