@@ -198,7 +198,14 @@ class Relabeler:
                 return None
         cur = st.cur
         result = tuple(sorted(cur.items()))
-        return labels if result == labels else result
+        if result == labels:
+            return labels
+        # Reuse the input's (name, value) pair objects where unchanged: cached results then
+        # cost one tuple plus the new pairs, not a fresh pair per label.
+        pairs = {p[0]: p for p in labels}
+        return tuple(
+            [q if (q := pairs.get(k)) is not None and q[1] == v else (k, v) for k, v in result]
+        )
 
     def sweep(self) -> int:
         """Start a new cache generation; returns how many entries were evicted."""

@@ -302,3 +302,11 @@ def test_re2_wrapper_fallback_agrees_with_native() -> None:
         for s in subjects:
             assert m(s) == rx.re2_match(s), (pattern, s)
             assert g(s) == rx.re2_groups(s), (pattern, s)
+
+
+def test_relabeler_reuses_unchanged_pairs() -> None:
+    r = relabel.Relabeler(relabel.parse([{"target_label": "cluster", "replacement": "c1"}]))
+    lbls = (("__name__", "up"), ("job", "x"))
+    out = r.apply(lbls)
+    assert out == (("__name__", "up"), ("cluster", "c1"), ("job", "x"))
+    assert out[0] is lbls[0] and out[2] is lbls[1]
