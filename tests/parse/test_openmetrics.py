@@ -171,3 +171,9 @@ def test_cache_is_per_format() -> None:
     assert r.samples == [('a{b="1"}', 2.0, None, None)]
     with pytest.raises(ParseError):
         p.parse(b'a{b="1",} 2 1\n', "openmetrics")  # ms-looking ts is fine, no EOF is not
+
+
+def test_strict_message_for_counter_without_total() -> None:
+    e = error("# TYPE a counter\na 1\n# EOF\n", strict=True)
+    assert e.lineno == 2
+    assert 'sample "a" does not fit counter family "a"' in str(e) and '"a_total"' in str(e)
