@@ -7,6 +7,8 @@ stderr; exit 1 with every error on stderr, each naming the file, line and YAML p
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 import sys
 
 import yaml
@@ -40,6 +42,21 @@ def summary(cfg: Config) -> str:
     )
 
 
+def file_sd_notes(cfg: Config) -> list[str]:
+    """file_sd_configs patterns that match no file yet (a typo, or files not mounted here)."""
+    notes = []
+    for sc in cfg.scrape_configs:
+        for i, fsd in enumerate(sc.file_sd_configs):
+            for pattern in fsd.files:
+                full = pattern if os.path.isabs(pattern) else os.path.join(fsd.base_dir, pattern)
+                if not glob.glob(full):
+                    notes.append(
+                        f'job "{sc.job_name}": file_sd_configs[{i}]: "{pattern}" matches no file '
+                        f"(looked for {full})"
+                    )
+    return notes
+
+
 def main(args: argparse.Namespace) -> int:
     rc = 0
     several = len(args.paths) > 1
@@ -54,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
                 print(f"  {err}", file=sys.stderr)
             continue
         if not args.no_warnings:
-            for w in cfg.warnings:
+            for w in (*cfg.warnings, *file_sd_notes(cfg)):
                 print(f"warning: {w}", file=sys.stderr)
         line = summary(cfg)
         print(f"{path}: {line}" if several else line)

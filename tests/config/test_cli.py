@@ -161,3 +161,21 @@ def test_relabel_collector_config_and_errors() -> None:
     assert p.returncode == 1 and "is not of the form LABEL=VALUE" in p.stderr
     p = run("relabel", f"--config.file={BAD / 'unknown-action.yaml'}", "--job=kubelet")
     assert p.returncode == 1 and "unknown relabel action" in p.stderr
+
+
+def test_check_config_file_sd_notes(tmp_path: Path) -> None:
+    (tmp_path / "targets").mkdir()
+    (tmp_path / "targets" / "a.json").write_text("[]")
+    cfg = tmp_path / "p.yml"
+    cfg.write_text(
+        "scrape_configs:\n"
+        "  - job_name: f\n"
+        "    file_sd_configs:\n"
+        "      - files: [targets/*.json, missing/*.yml]\n"
+    )
+    p = run("check-config", "p.yml", cwd=tmp_path)
+    assert p.returncode == 0
+    assert p.stderr.count("warning: ") == 1
+    assert 'job "f": file_sd_configs[0]: "missing/*.yml" matches no file' in p.stderr
+    p = run("check-config", "--no-warnings", "p.yml", cwd=tmp_path)
+    assert p.returncode == 0 and p.stderr == ""
