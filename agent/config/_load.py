@@ -925,7 +925,7 @@ def _expand_collector(ctx: Ctx, node: YNode, env: Mapping[str, str], path: str) 
             ctx.warn(node.line, path, f'environment variable {name} is not set (expanded to "")')
         node.text = text
         node.value = text
-        if whole and not node.quoted:
+        if whole:
             # "${env:X}" alone: the collector re-reads the value as YAML (so "15" is an int).
             try:
                 retyped = parse_yaml(text)
