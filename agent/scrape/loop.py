@@ -14,6 +14,7 @@ so the event loop (other targets' timers and fetches) keeps its timing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -109,6 +110,7 @@ class ScrapeLoop:
         )
 
     def start(self) -> None:
+        self.client.acquire(self.target.url)
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"scrape {self.target.job} {self.target.url}"
         )
@@ -121,6 +123,7 @@ class ScrapeLoop:
                 await task
             except asyncio.CancelledError:
                 pass
+            await self.client.release(self.target.url)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -160,9 +163,17 @@ class ScrapeLoop:
             try:
                 resp = await self.client.fetch(self.target.url, self.target.timeout)
                 if len(resp.body) > THREAD_THRESHOLD:
-                    outcome = await asyncio.to_thread(
-                        self._process, resp.body, resp.content_type, ts_ms
+                    work = asyncio.ensure_future(
+                        asyncio.to_thread(self._process, resp.body, resp.content_type, ts_ms)
                     )
+                    try:
+                        outcome = await asyncio.shield(work)
+                    except asyncio.CancelledError:
+                        # Stopped mid-parse: let the worker finish with this loop's state
+                        # before anything (end-of-run staleness) touches it.
+                        with contextlib.suppress(BaseException):
+                            await work
+                        raise
                 else:
                     outcome = self._process(resp.body, resp.content_type, ts_ms)
                 error = outcome.error
