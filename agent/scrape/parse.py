@@ -27,8 +27,11 @@ from agent.scrape._parse_text import Entry, parse_comment_line, parse_sample_lin
 
 __all__ = ["ParseError", "ParseResult", "Parser", "detect_format", "Exemplar"]
 
-# Sample values seen often ("0", "1", "1.7e+09"): validated once, shared by all parsers.
-_VALUES: dict[str, float] = {}
+# The values most samples carry (KSM pages are mostly 0 and 1), and the special spellings
+# once validated: a dict hit is cheaper than float() plus the Go-compatibility checks.
+_VALUES: dict[str, float] = {
+    tok: float(tok) for tok in ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
+}
 _VALUES_MAX = 4096
 _INF = float("inf")
 
