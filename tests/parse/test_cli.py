@@ -57,3 +57,24 @@ def test_invalid_utf8_and_empty_input() -> None:
     assert out.returncode == 1 and b"line 1: invalid UTF-8" in out.stderr
     empty = run(b"")
     assert empty.returncode == 0 and empty.stdout.strip() == b"ok: 0 samples, 0 families"
+
+
+def test_lint() -> None:
+    page = (
+        b"# HELP requests Requests.\n# TYPE requests counter\nrequests 1\n"
+        b"# HELP temp_total Temp.\n# TYPE temp_total gauge\n"
+        b'temp_total{sensorId="a",le="1"} 2\nnohelp_sum 3\n'
+    )
+    out = run(page, "--lint")
+    assert out.returncode == 3
+    lines = out.stderr.decode().splitlines()
+    assert lines == [
+        "nohelp_sum no help text",
+        'nohelp_sum non-histogram and non-summary metrics should not have "_sum" suffix',
+        'requests counter metrics should have "_total" suffix',
+        'temp_total non-counter metrics should not have "_total" suffix',
+        "temp_total label names should be written in 'snake_case' not 'camelCase'",
+        'temp_total non-histogram metrics should not have "le" label',
+    ]
+    clean = run((FIXTURES / "histograms.prom").read_bytes(), "--lint")
+    assert clean.returncode == 0 and clean.stderr == b""
