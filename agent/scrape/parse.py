@@ -5,14 +5,18 @@ One :class:`Parser` per target. It caches the parsed form of every series text (
 costs a split, a dict lookup and a ``float()``. New series go through the validating slow path
 (``_parse_text`` / ``_parse_om``), which follows Prometheus' lexers; errors name the line.
 
-Known, deliberate differences from Prometheus' text parser (documented in tests/parse):
+As in Prometheus 3, ``le`` label values after a histogram TYPE and ``quantile`` values after a
+summary TYPE are rewritten to the canonical float form (``"1"`` -> ``"1.0"``).
 
-- a line starting with NUL ends the body (Prometheus' lexer treats ``\\0`` as end of input);
-- raw newlines inside quoted label values are not accepted (Prometheus' text lexer would);
-- duplicate label names are reported here (Prometheus reports them after parsing, failing the
-  scrape the same way);
-- OpenMetrics is checked against the OpenMetrics specification (family grouping, counter
-  values, histogram structure, no trailing comma), which Prometheus itself does not enforce.
+Differences from Prometheus' parsers, all deliberate:
+
+- a line *starting* with NUL ends a text body, as in Prometheus' lexer, but a raw newline inside
+  a quoted label value is an error (Prometheus' text lexer would take it);
+- duplicate label names are reported here (Prometheus reports them right after parsing, failing
+  the scrape the same way);
+- ``Parser(strict=True)`` (``check-metrics --openmetrics``) also enforces the OpenMetrics
+  specification's family rules (grouping, counter values, histogram structure, no trailing
+  comma) that Prometheus does not; the default accepts what Prometheus accepts.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ _VALUES: dict[str, float] = {
     tok: float(tok) for tok in ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
 }
 _VALUES_MAX = 4096
-_INF = float("inf")
 
 _PROTOCOLS = {
     "prometheustext0.0.4": "text",
