@@ -244,3 +244,24 @@ def test_kept_loop_sees_new_discovered_labels(scrape_config: Any) -> None:
         await mgr.stop()
 
     run(go)
+
+
+def test_removed_targets_release_their_connections(scrape_config: Any) -> None:
+    with TargetServer() as s1, TargetServer() as s2:
+        s1.set("/metrics", PAGE)
+        s2.set("/metrics", PAGE)
+
+        async def go() -> None:
+            mgr = ScrapeManager(lambda b: None)
+            mgr.apply_config([scrape_config({"job_name": "j", "scrape_interval": 3600})])
+            mgr.sync("j", [group(s1.address, s2.address)])
+            for lp in mgr.loops("j"):
+                await lp.scrape_once()
+            pools = mgr.pools["j"].client._per_origin
+            assert pools is not None and len(pools._pools) == 2
+            mgr.sync("j", [group(s2.address)])
+            await mgr.wait_retired()
+            assert [k[2] for k in pools._pools] == [s2.port]
+            await mgr.stop()
+
+        run(go)
