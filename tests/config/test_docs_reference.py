@@ -151,6 +151,20 @@ def test_yaml_examples_load(block: str, tmp_path: Path) -> None:
     assert cfg.source_path == "example.yml"
 
 
+def _slug(heading: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation other than ``-``/``_`` removed."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def test_internal_links_point_at_headings(doc: str) -> None:
+    slugs = {_slug(h) for h in re.findall(r"^#+ (.+)$", doc, flags=re.M)}
+    links = re.findall(r"\]\(#([^)]+)\)", doc)
+    assert links, "the reference has no internal links?"
+    missing = sorted({link for link in links if link not in slugs})
+    assert not missing, f"links to no heading: {missing}"
+
+
 def test_the_name_check_can_fail(doc: str) -> None:
     assert _named(doc, "scrape_interval")
     assert not _named(doc, "scrape_intervals")
