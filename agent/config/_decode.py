@@ -124,9 +124,10 @@ def get_bool(ctx: Ctx, m: YMap | None, key: str, path: str, default: bool) -> bo
     if m is None:
         return default
     node = m.get(key)
-    if is_null(node):
+    if node is None:
         return default
-    assert node is not None
+    if is_null(node):
+        return False  # an explicit null is Go's zero value, as yaml.v2 decodes it
     if isinstance(node, YScalar) and node.tag == "bool":
         return bool(node.value)
     ctx.error(node.line, join(path, key), f"expected true or false, got {kind(node)}")

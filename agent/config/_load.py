@@ -845,8 +845,10 @@ class _Loader:
                 node = rm.get(k)
                 if node is not None and not is_null(node):
                     rule[k] = get_str(ctx, rm, k, ip)
-                elif node is not None and k in ("separator", "replacement", "regex"):
-                    pass  # null keeps the default, as in Go
+                elif node is not None:
+                    # An explicit null is Go's zero value (yaml.v2 does not call the field's
+                    # unmarshaler for null): "" here, which relabel.parse treats as Prometheus does.
+                    rule[k] = None
             if not self.collector:
                 for k in ("replacement", "target_label"):
                     if "$$" in rule.get(k, ""):
