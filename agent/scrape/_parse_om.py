@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from sys import intern
 from typing import Any
 
 from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import Label, ParseError, parse_float, quote, unescape
 from agent.scrape._parse_labels import MNAME_RE, QSTR_RE, scan_label_block
-from agent.scrape._parse_text import Entry, normalize_le_quantile, parse_series
+from agent.scrape._parse_text import (
+    CacheEntry,
+    Entry,
+    compact,
+    expand,
+    normalize_le_quantile,
+    parse_series,
+)
 
 OM_TYPES = frozenset(
     ("counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown")
@@ -223,7 +229,7 @@ def _check_histogram(fam: _Family, lineno: int) -> None:
 
 def parse_openmetrics(
     text: str,
-    cache: dict[str, Entry],
+    cache: dict[str, CacheEntry],
     samples: list[Sample],
     metadata: dict[str, MetricMeta],
     strict: bool = False,
@@ -332,17 +338,15 @@ def parse_openmetrics(
                     value = None
                 ts = tsv
         if value is None:
-            series, ent, value, ts, ex = parse_om_sample_line(line, lineno, mtype, strict)
-            name0, labels0 = ent
-            ent = cache[series] = (
-                intern(name0),
-                tuple([(intern(k), share(v, v)) for k, v in labels0]),
+            series, (name0, labels0), value, ts, ex = parse_om_sample_line(
+                line, lineno, mtype, strict
             )
+            ent = cache[series] = compact(name0, labels0, share)
         if not strict:
             append((series, value, None if ts is None else int(ts * 1000), ex))
             continue
         assert ent is not None
-        name, labels = ent
+        name, labels = ent[0], expand(ent[1])
 
         if fam is None or name not in fam.allowed:
             if fam is not None:

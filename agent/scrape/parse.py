@@ -22,12 +22,17 @@ Differences from Prometheus' parsers, all deliberate:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from sys import intern
 
 from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import ParseError, parse_float, quote
 from agent.scrape._parse_om import parse_openmetrics
-from agent.scrape._parse_text import Entry, parse_comment_line, parse_sample_line
+from agent.scrape._parse_text import (
+    CacheEntry,
+    compact,
+    expand,
+    parse_comment_line,
+    parse_sample_line,
+)
 
 __all__ = ["ParseError", "ParseResult", "Parser", "detect_format", "Exemplar"]
 
@@ -93,11 +98,11 @@ class Parser:
         (see ``_parse_om``); the scrape path uses the default, which accepts what Prometheus
         accepts."""
         self.strict = strict
-        self._cache: dict[str, Entry] = {}
+        self._cache: dict[str, CacheEntry] = {}
         self._comments: dict[str, tuple[str, str, str] | None] = {}
         self._strings: dict[str, str] = {}
         self._format = ""
-        self._last: list[tuple[str, float, int | None, Exemplar | None]] = []
+        self._last: list[tuple[str, float, int | None, Exemplar | None]] | None = None
 
     def parse(self, data: bytes, content_type: str) -> ParseResult:
         """Parse a whole body. ``content_type`` is a Content-Type header value, or the result of
@@ -132,13 +137,19 @@ class Parser:
     def series_labels(self, series: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         """(metric name, labels in exposition order, without ``__name__``) of a series text
         returned by the last :meth:`parse`."""
-        return self._cache[series]
+        name, flat = self._cache[series]
+        return name, expand(flat)
 
     def sweep(self) -> None:
-        """Drop cached series not seen in the last parse (bounded memory under churn)."""
+        """Drop cached series not seen in the last parse (bounded memory under churn).
+        Idempotent until the next parse; the last result is not kept alive after it."""
+        last = self._last
+        if last is None:
+            return
         cache = self._cache
-        self._cache = {s[0]: cache[s[0]] for s in self._last}
+        self._cache = {s[0]: cache[s[0]] for s in last}
         self._strings = {}
+        self._last = None
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -222,10 +233,7 @@ class Parser:
             series, (name, labels), v, ts = parse_sample_line(line, lineno, mtype)
             # share repeated strings (label names, namespaces, pod names, uids ...) between
             # cached series: the cache is most of a parser's memory
-            cache[series] = (
-                intern(name),
-                tuple([(intern(k), strings(lv, lv)) for k, lv in labels]),
-            )
+            cache[series] = compact(name, labels, strings)
             append((series, v, ts, None))
         self._comments = comments
         if meta:

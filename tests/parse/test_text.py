@@ -337,3 +337,14 @@ def test_helpful_messages() -> None:
     assert 'invalid character "." in metric name "http.requests"' in str(e)
     assert '{"http.requests"}' in str(e)
     assert flat('a{b="c"}1\n') == [("a", (("b", "c"),), 1.0, None)]  # no blank needed after }
+
+
+def test_sweep_is_idempotent_and_keeps_last_series() -> None:
+    p = Parser()
+    p.parse(b"a 1\nb 2\n", "text")
+    p.parse(b"a 1\n", "text")
+    p.sweep()
+    p.sweep()
+    assert len(p) == 1 and p.series_labels("a") == ("a", ())
+    p.sweep()  # nothing parsed since: still a no-op
+    assert len(p) == 1
