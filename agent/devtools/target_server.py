@@ -87,6 +87,8 @@ class TargetServer:
         self.pages: dict[str, Page] = {}
         self.token = token
         self.requests: list[RequestRecord] = []
+        self.inflight = 0  # requests being answered now
+        self.max_inflight = 0  # most requests answered at once
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
@@ -155,6 +157,16 @@ class TargetServer:
         return not self._stopping.wait(seconds)
 
     def _handle(self, h: _Handler) -> None:
+        with self._lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            self._answer(h)
+        finally:
+            with self._lock:
+                self.inflight -= 1
+
+    def _answer(self, h: _Handler) -> None:
         headers = {k.lower(): v for k, v in h.headers.items()}
         path = h.path
         if path.startswith(("http://", "https://")):  # absolute-form: we are used as a proxy

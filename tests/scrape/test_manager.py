@@ -267,3 +267,42 @@ def test_removed_targets_release_their_connections(scrape_config: Any) -> None:
             await mgr.stop()
 
         run(go)
+
+
+def test_slow_target_never_delays_another_nor_overlaps_itself(scrape_config: Any) -> None:
+    from agent.devtools.target_server import Page
+
+    batches: list[ScrapeBatch] = []
+    with TargetServer() as slow, TargetServer() as fast:
+        slow.set("/metrics", Page(PAGE, delay=2))
+        fast.set("/metrics", PAGE)
+
+        async def go() -> None:
+            mgr = ScrapeManager(batches.append)
+            mgr.apply_config(
+                [
+                    scrape_config(
+                        {"job_name": "slow", "scrape_interval": 0.3, "scrape_timeout": 0.3}
+                    ),
+                    scrape_config(
+                        {"job_name": "fast", "scrape_interval": 0.1, "scrape_timeout": 0.1}
+                    ),
+                ]
+            )
+            mgr.sync("slow", [group(slow.address)])
+            mgr.sync("fast", [group(fast.address)])
+            await until(lambda: len(up_values(batches, slow.address)) >= 3, timeout=10)
+            await mgr.stop()
+
+        run(go)
+    assert set(up_values(batches, slow.address)) == {0.0}
+    # One scrape at a time: each slow scrape ended (timed out) before the next one started.
+    slow_batches = [b for b in batches if b.target.instance == slow.address]
+    for a, b in zip(slow_batches, slow_batches[1:], strict=False):
+        dur = next(
+            s.value for s in a.report if dict(s.labels)["__name__"] == "scrape_duration_seconds"
+        )
+        assert 0.25 <= dur < 1.0
+        assert a.timestamp_ms + dur * 1000 <= b.timestamp_ms + 1
+    fast_ups = up_values(batches, fast.address)
+    assert len(fast_ups) >= 5 and set(fast_ups) == {1.0}
