@@ -8,7 +8,10 @@ overlaps the next one: a scrape that overruns skips the missed ticks. A failed s
 ``up`` = 0 and stale markers for everything the last good scrape sent.
 
 Parsing a big page is CPU work; above ``THREAD_THRESHOLD`` bytes it runs in a worker thread
-so the event loop (other targets' timers and fetches) keeps its timing.
+so the event loop (other targets' timers and fetches) keeps its timing. Measured on a 24 MB,
+139k-sample kube-state-metrics page (2-core box): parsing on the event loop delayed another
+target's 50 ms ticks by up to 1.2 s; in a thread, by at most ~0.2 s (long C calls on the whole
+body still hold the GIL). Small pages stay on the loop: a thread hop costs more than they do.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ timestamps and staleness, as Prometheus' ``scrapeLoop.append`` / ``mutateSampleL
 - the label sets written by the previous successful scrape, to emit stale markers for the
   ones that vanish (or for all of them when a scrape fails or the target goes away).
 
+The cache is keyed by series text, ahead of relabelling, so ``relabel.process`` runs only for
+series never seen before (``relabel.Relabeler``'s own cache would hold a second copy of every
+label set). Label pairs are interned per target: the series of one target share most pairs.
+
 External labels: Prometheus itself never adds ``global.external_labels`` to scraped series (it
 applies them on remote write and federation), but the collector's prometheus receiver, which
 scrape-agent replaces, sets them on every series, overwriting a scraped label of the same
