@@ -158,6 +158,9 @@ class SeriesProcessor:
         self.prev: set[Labels] = set()  # series written by the last scrape (for staleness)
         self._last_cache_size = 0
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+        self._label_limits = bool(
+            cfg.label_limit or cfg.label_name_length_limit or cfg.label_value_length_limit
+        )
 
     def inherit(self, other: SeriesProcessor) -> None:
         """Keep staleness state across a config reload (the cache is rebuilt: rules changed)."""
@@ -183,7 +186,9 @@ class SeriesProcessor:
                 return _Entry(None)
             if "__name__" not in lb:  # Prometheus fails the scrape (errNameLabelMandatory)
                 return _Entry(self._intern(lb.items()), NAME_MANDATORY_ERROR)
-        err = check_label_limits(tuple(sorted(lb.items())), self.cfg)
+        err = None
+        if self._label_limits:
+            err = check_label_limits(tuple(sorted(lb.items())), self.cfg)
         if self.external:
             lb.update(self.external)
         return _Entry(self._intern(lb.items()), err)
