@@ -309,6 +309,12 @@ def _decode_otlp(ctx: Ctx, m: YMap | None, path: str, e: _Env) -> OTLPConfig:
         insecure=insecure,
         insecure_skip_verify=get_bool(ctx, tm, "insecure_skip_verify", tp, False),
     )
+    if tls.insecure_skip_verify and tm is not None:
+        ctx.warn(
+            tm.key_line("insecure_skip_verify"),
+            join(tp, "insecure_skip_verify"),
+            "TLS certificate verification is disabled: the OTLP endpoint is not authenticated",
+        )
     if bool(tls.cert_file) != bool(tls.key_file):
         ctx.error(
             tm.line if tm else 0,

@@ -148,6 +148,12 @@ def decode_tls(ctx: Ctx, node: YMap | None, path: str) -> TLSConfig:
         max_version=get_str(ctx, node, "max_version", path),
     )
     line = node.line
+    if t.insecure_skip_verify:
+        ctx.warn(
+            node.key_line("insecure_skip_verify"),
+            join(path, "insecure_skip_verify"),
+            "TLS certificate verification is disabled: the server is not authenticated",
+        )
     if t.ca and t.ca_file:
         ctx.error(line, path, "at most one of ca, ca_file & ca_ref must be configured")
     if t.cert and t.cert_file:

@@ -73,6 +73,16 @@ class _Loader(_Base):  # type: ignore[misc]
     """Safe loader used only to compose nodes and resolve scalar tags; objects are never built
     from tags (only the standard scalar tags are constructed, one scalar at a time)."""
 
+    converted = 0  # nodes converted, aliases expanded each time they are used
+    distinct: set[int]  # ids of the distinct nodes converted
+
+
+# A "billion laughs" document (aliases of aliases) expands exponentially; as Go's yaml refuses
+# "excessive aliasing", conversion stops once expanded aliases outnumber the document's own
+# nodes ten to one (past a floor that any real config stays under).
+_ALIAS_FLOOR = 100_000
+_ALIAS_RATIO = 10
+
 
 def _resolve_scalar(loader: _Loader, node: yaml.ScalarNode) -> YScalar:
     tag = node.tag
@@ -103,6 +113,10 @@ def _convert(loader: _Loader, node: yaml.Node, depth: int = 0) -> YNode:
     if depth > 200:
         raise YAMLLoadError(node.start_mark.line + 1, "YAML nesting too deep")
     line = node.start_mark.line + 1
+    loader.converted += 1
+    loader.distinct.add(id(node))
+    if loader.converted > _ALIAS_FLOOR and loader.converted > _ALIAS_RATIO * len(loader.distinct):
+        raise YAMLLoadError(line, "the document contains excessive aliasing (YAML anchors)")
     if isinstance(node, yaml.ScalarNode):
         return _resolve_scalar(loader, node)
     if isinstance(node, yaml.SequenceNode):
@@ -162,6 +176,7 @@ def parse_yaml(text: str, more: list[int] | None = None) -> YNode | None:
             raise YAMLLoadError(0, f"invalid YAML: {exc}") from None
         if node is None:
             return None
+        loader.distinct = set()
         return _convert(loader, node)
     finally:
         loader.dispose()
