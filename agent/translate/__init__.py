@@ -114,6 +114,7 @@ _F_TS = struct.Struct("<BQ")
 _DBL = struct.Struct("<d")
 _TEMPORALITY_CUMULATIVE = b"\x10\x02"
 _MONOTONIC = b"\x18\x01"
+_U64 = float(1 << 64)
 _MKey = tuple[str, str, bytes, str]  # (job, instance, encoded scope, metric name)
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -819,12 +820,12 @@ class Translator:
             prev = 0.0
             for _, c in vals:
                 d = c - prev
-                if not d >= 0:  # decreasing (or NaN) cumulative bucket: malformed
+                if not 0 <= d < _U64:  # decreasing (or NaN/inf) cumulative bucket: malformed
                     return None
                 counts.append(int(d))
                 prev = c
             last = g.count - prev
-            if not last >= 0:
+            if not 0 <= last < _U64:
                 return None
             counts.append(int(last))
         ts = g.ts * _NS_PER_MS
@@ -853,6 +854,8 @@ class Translator:
             log.debug("dropping summary point of %s: no _count", m.family)
             return None
         stale = is_stale_nan(g.sum) or is_stale_nan(g.count)
+        if not stale and not 0 <= g.count < _U64:
+            return None
         ts = g.ts * _NS_PER_MS
         start = self._start(
             st, g.state_key, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale
@@ -874,77 +877,120 @@ class Translator:
         return _pb.ld(1, b"".join(parts))
 
     def _assemble(self, st: _TargetState, touched: list[_Metric]) -> list[EncodedBatch]:
-        # Group metrics by (resource, scope), keeping first-seen order.
-        order: dict[tuple[int, bytes], list[tuple[_Metric, list[bytes]]]] = {}
+        # Group metrics by resource, then scope, keeping first-seen order.
+        order: dict[int, dict[bytes, list[tuple[_Metric, list[bytes]]]]] = {}
+        resources: dict[int, _Resource] = {}
         for m in touched:
             pts = self._finish_metric(st, m)
             if pts:
-                order.setdefault((id(m.res), m.scope), []).append((m, pts))
-        max_pts = self._max_points
-        max_bytes = self._max_bytes
-        out: list[EncodedBatch] = []
-        req: list[bytes] = []
-        req_pts = 0
-        req_bytes = 0
-        now = time.time()
+                resources[id(m.res)] = m.res
+                order.setdefault(id(m.res), {}).setdefault(m.scope, []).append((m, pts))
+        return _Packer(self._max_points, self._max_bytes, self.stats).pack(
+            [(resources[rid].encode(), scopes) for rid, scopes in order.items()]
+        )
 
-        def flush() -> None:
-            nonlocal req, req_pts, req_bytes
-            if req:
-                payload = b"".join(req)
-                out.append(EncodedBatch(payload, req_pts, now))
-                self.stats.requests_out += 1
-                self.stats.points_out += req_pts
-                self.stats.bytes_out += len(payload)
-            req, req_pts, req_bytes = [], 0, 0
 
-        for entries in order.values():
-            res_b = entries[0][0].res.encode()
-            scope_b = entries[0][0].scope
-            rm_base = len(res_b) + len(scope_b) + 24
-            rm_metrics: list[bytes] = []
-            rm_pts = 0
-            rm_bytes = rm_base
+class _Packer:
+    """Packs encoded points into requests within the point and byte limits."""
 
-            def close_rm() -> None:
-                nonlocal rm_metrics, rm_pts, rm_bytes, req_pts, req_bytes
-                if rm_metrics:
-                    sm = scope_b + b"".join(rm_metrics)  # noqa: B023
-                    rm = res_b + _pb.ld(2, sm)  # noqa: B023
-                    req.append(_pb.ld(1, rm))
-                    req_pts += rm_pts
-                    req_bytes += len(rm) + 6
-                rm_metrics, rm_pts, rm_bytes = [], 0, rm_base  # noqa: B023
+    def __init__(self, max_points: int, max_bytes: int, stats: TranslateStats) -> None:
+        self.max_points = max_points
+        self.max_bytes = max_bytes
+        self.stats = stats
+        self.out: list[EncodedBatch] = []
+        self.now = time.time()
+        self.req: list[bytes] = []  # encoded ResourceMetrics (tagged)
+        self.req_pts = 0
+        self.req_bytes = 0
+        self.res_b = b""
+        self.rm: list[bytes] = []  # encoded ScopeMetrics (tagged) of the open ResourceMetrics
+        self.rm_bytes = 0
+        self.rm_pts = 0
+        self.scope_b = b""
+        self.sm: list[bytes] = []  # encoded Metrics (tagged) of the open ScopeMetrics
+        self.sm_bytes = 0
 
-            for m, pts in entries:
-                i = 0
-                n = len(pts)
-                overhead = len(m.header) + len(m.extras) + 16
-                while i < n:
-                    budget_pts = max_pts - req_pts - rm_pts
-                    budget_bytes = max_bytes - req_bytes - rm_bytes - overhead
-                    j = i
-                    size = 0
-                    while j < n and j - i < budget_pts:
-                        c = len(pts[j])
-                        if size + c > budget_bytes and (j > i or req_pts + rm_pts > 0):
-                            break
-                        size += c
-                        j += 1
-                    if j == i:
-                        close_rm()
-                        flush()
-                        continue
-                    body = b"".join(pts[i:j]) + m.extras
-                    metric = m.header + _pb.ld(_DATA_FIELD[m.kind], body)
-                    enc = _pb.ld(2, metric)
-                    rm_metrics.append(enc)
-                    rm_pts += j - i
-                    rm_bytes += len(enc)
-                    i = j
-            close_rm()
-        flush()
-        return out
+    def close_sm(self) -> None:
+        if self.sm:
+            enc = _pb.ld(2, self.scope_b + b"".join(self.sm))
+            self.rm.append(enc)
+            self.rm_bytes += len(enc)
+        self.sm = []
+        self.sm_bytes = 0
+
+    def close_rm(self) -> None:
+        self.close_sm()
+        if self.rm:
+            enc = _pb.ld(1, self.res_b + b"".join(self.rm))
+            self.req.append(enc)
+            self.req_bytes += len(enc)
+            self.req_pts += self.rm_pts
+        self.rm = []
+        self.rm_bytes = 0
+        self.rm_pts = 0
+
+    def flush(self) -> None:
+        self.close_rm()
+        if self.req:
+            payload = b"".join(self.req)
+            self.out.append(EncodedBatch(payload, self.req_pts, self.now))
+            self.stats.requests_out += 1
+            self.stats.points_out += self.req_pts
+            self.stats.bytes_out += len(payload)
+        self.req = []
+        self.req_pts = 0
+        self.req_bytes = 0
+
+    def used_bytes(self) -> int:
+        # Upper bound of the request size if the open messages were closed now.
+        return (
+            self.req_bytes
+            + self.rm_bytes
+            + self.sm_bytes
+            + len(self.res_b)
+            + len(self.scope_b)
+            + 3 * 6  # tags and length varints of the open RM / SM
+        )
+
+    def pack(
+        self, resources: list[tuple[bytes, dict[bytes, list[tuple[_Metric, list[bytes]]]]]]
+    ) -> list[EncodedBatch]:
+        for res_b, scopes in resources:
+            self.close_rm()
+            self.res_b = res_b
+            for scope_b, entries in scopes.items():
+                self.close_sm()
+                self.scope_b = scope_b
+                for m, pts in entries:
+                    self._metric(m, pts)
+        self.flush()
+        return self.out
+
+    def _metric(self, m: _Metric, pts: list[bytes]) -> None:
+        i = 0
+        n = len(pts)
+        overhead = len(m.header) + len(m.extras) + 12
+        field = _DATA_FIELD[m.kind]
+        while i < n:
+            open_pts = self.req_pts + self.rm_pts
+            budget_pts = self.max_points - open_pts
+            budget_bytes = self.max_bytes - self.used_bytes() - overhead
+            j = i
+            size = 0
+            while j < n and j - i < budget_pts:
+                c = len(pts[j])
+                if size + c > budget_bytes and (j > i or open_pts > 0):
+                    break
+                size += c
+                j += 1
+            if j == i:
+                self.flush()
+                continue
+            enc = _pb.ld(2, m.header + _pb.ld(field, b"".join(pts[i:j]) + m.extras))
+            self.sm.append(enc)
+            self.sm_bytes += len(enc)
+            self.rm_pts += j - i
+            i = j
 
 
 def _strip_tag(exemplar_field: bytes) -> bytes:
