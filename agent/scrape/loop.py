@@ -199,11 +199,20 @@ class ScrapeLoop:
             else:
                 stale = self.processor.fail(ts_ms)
             samples = stale
+            if error != self.last_error:  # once per new error, not every interval
+                log.warning(
+                    "Failed to scrape Prometheus endpoint: job=%s target=%s: %s",
+                    self.target.job,
+                    self.target.url,
+                    error,
+                )
             self.health, self.last_error = "down", error
-            log.debug("scrape of %s failed: %s", self.target.url, error)
         else:
             assert outcome is not None
-            samples = outcome.samples + outcome.stale
+            samples = outcome.samples
+            samples.extend(outcome.stale)
+            if self.health == "down":
+                log.info("scrape of %s (job %s) recovered", self.target.url, self.target.job)
             self.health, self.last_error = "up", ""
         st.stale_markers += len(outcome.stale if outcome is not None else stale)
         self.last_scrape, self.last_scrape_duration = start, duration
