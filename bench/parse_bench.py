@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -99,6 +100,39 @@ def bench(
     return out
 
 
+_RSS_PROBE = """
+import gc, resource, sys
+from agent.devtools.pages import ksm_page
+from agent.scrape.parse import Parser
+page = ksm_page(int(sys.argv[1]), int(sys.argv[2]))
+gc.collect()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+p = Parser()
+for _ in range(3):
+    r = p.parse(page, "text")
+    p.sweep()
+    del r
+gc.collect()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(base, peak, len(p))
+"""
+
+
+def rss_probe(nodes: int, pods: int) -> None:
+    """Peak RSS of a fresh process that only parses the KSM page (3 scrapes + sweep)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(nodes), str(pods)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    base, peak, n = (int(x) for x in out.stdout.split())
+    div = 1024 * 1024 if sys.platform == "darwin" else 1024
+    print(
+        f"ksm alone: peak RSS {peak / div:.0f} MiB in a fresh process "
+        f"({base / div:.0f} MiB before the first parse: interpreter + generating the page; "
+        f"parser holds {n} series)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--pods", type=int, default=3000)
@@ -127,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench("hist. OM", histogram_page(openmetrics=True), None, a.repeat, "openmetrics")
     print(f"peak RSS {_rss_mib():.0f} MiB (whole process: pages, parsers, client_python)")
+    rss_probe(a.nodes, a.pods)
     return 0
 
 
