@@ -125,6 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
         rx = self.server.owner
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        rx._arrive()
         reply = rx._next_reply()
         if reply.delay:
             time.sleep(reply.delay)
@@ -166,10 +167,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class OTLPReceiver:
-    def __init__(self, http: bool = True, grpc: bool = False, decode: bool = True) -> None:
+    def __init__(
+        self, http: bool = True, grpc: bool = False, decode: bool = True, tls_ca: Any = None
+    ) -> None:
+        """``tls_ca``: a ``trustme.CA``; HTTP and gRPC then serve TLS with a cert for 127.0.0.1
+        and ``localhost`` (``https://`` endpoints)."""
         self.decode = decode
+        self._tls_cert = tls_ca.issue_cert("127.0.0.1", "localhost") if tls_ca is not None else None
         self.requests: list[Any] = []  # decoded ExportMetricsServiceRequest messages
         self.headers: list[dict[str, str]] = []  # per request (HTTP headers / gRPC metadata)
+        self.arrivals: list[float] = []  # time.monotonic() of every request, failed ones too
         self.requests_total = 0
         self.rejected_total = 0
         self.bytes_total = 0
@@ -193,11 +200,13 @@ class OTLPReceiver:
 
     @property
     def http_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self._tls_cert is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
 
     @property
     def grpc_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.grpc_port}"
+        scheme = "https" if self._tls_cert is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.grpc_port}"
 
     def start(self) -> None:
         if self._started:
@@ -231,6 +240,12 @@ class OTLPReceiver:
     def _start_http(self) -> None:
         srv = _HTTPServer(("127.0.0.1", self.http_port), _Handler)
         srv.owner = self
+        if self._tls_cert is not None:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls_cert.configure_cert(ctx)
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
         self.http_port = srv.server_address[1]
         self._http = srv
         t = threading.Thread(
@@ -254,6 +269,7 @@ class OTLPReceiver:
         rx = self
 
         def export(request: bytes, context: Any) -> bytes:
+            rx._arrive()
             reply = rx._next_reply()
             if reply.delay:
                 time.sleep(reply.delay)
@@ -290,7 +306,18 @@ class OTLPReceiver:
         )
         server.add_generic_rpc_handlers((handler,))
         port = self.grpc_port or _free_port()
-        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+        if self._tls_cert is not None:
+            creds = grpc.ssl_server_credentials(
+                [
+                    (
+                        self._tls_cert.private_key_pem.bytes(),
+                        self._tls_cert.cert_chain_pems[0].bytes(),
+                    )
+                ]
+            )
+            bound = server.add_secure_port(f"127.0.0.1:{port}", creds)
+        else:
+            bound = server.add_insecure_port(f"127.0.0.1:{port}")
         if bound == 0:
             raise RuntimeError(f"OTLPReceiver: cannot bind gRPC port {port}")
         self.grpc_port = bound
@@ -308,6 +335,10 @@ class OTLPReceiver:
         """Queue scripted replies; each request takes the next one (then 200 OK)."""
         with self._lock:
             self._script.extend(replies)
+
+    def _arrive(self) -> None:
+        with self._lock:
+            self.arrivals.append(time.monotonic())
 
     def _next_reply(self) -> Reply:
         with self._lock:
