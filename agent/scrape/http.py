@@ -144,13 +144,27 @@ class ScrapeClient:
         self.accept = accept_header(cfg.scrape_protocols, cfg.metric_name_validation_scheme)
         self.accept_encoding = "gzip" if cfg.enable_compression else "identity"
         self.body_size_limit = cfg.body_size_limit
-        hc = cfg.http_client
-        verify = build_ssl_context(hc.tls_config)
-        self._server_name = hc.tls_config.server_name
-        kwargs: dict[str, object] = {}
+        self._server_name = cfg.http_client.tls_config.server_name
+        self._transport = transport
+        self._refs: dict[tuple[str, str, int | None], int] = {}
         self._per_origin: _PerOriginTransport | None = None
-        if transport is not None:
-            kwargs["transport"] = transport
+        self._client: httpx.AsyncClient | None = None
+        # Unreadable TLS files fail each scrape with the reason (as Prometheus, which loads
+        # them lazily) and are retried on the next scrape, so fixing the file is enough.
+        self.setup_error = ""
+        self._setup()
+
+    def _setup(self) -> None:
+        hc = self.http_cfg
+        try:
+            verify = build_ssl_context(hc.tls_config)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            self.setup_error = f"unable to load TLS config: {exc}"
+            return
+        self.setup_error = ""
+        kwargs: dict[str, object] = {}
+        if self._transport is not None:
+            kwargs["transport"] = self._transport
         elif hc.proxy_url:
             kwargs["mounts"] = _proxy_mounts(hc, verify)
         else:
@@ -171,17 +185,24 @@ class ScrapeClient:
         )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     def acquire(self, url: str) -> None:
         """A scrape loop for ``url`` starts (keeps that origin's connections pooled)."""
-        if self._per_origin is not None:
-            self._per_origin.acquire(_pool_key(url))
+        key = _pool_key(url)
+        self._refs[key] = self._refs.get(key, 0) + 1
 
     async def release(self, url: str) -> None:
-        """A loop for ``url`` stopped: close the origin's idle connections if none is left."""
+        """A loop for ``url`` stopped: close the origin's connections if no loop is left."""
+        key = _pool_key(url)
+        n = self._refs.get(key, 0) - 1
+        if n > 0:
+            self._refs[key] = n
+            return
+        self._refs.pop(key, None)
         if self._per_origin is not None:
-            await self._per_origin.release(_pool_key(url))
+            await self._per_origin.close_origin(key)
 
     # -- headers ---------------------------------------------------------------------------
     def _credentials(self) -> dict[str, str]:
@@ -224,6 +245,10 @@ class ScrapeClient:
 
     # -- fetch -----------------------------------------------------------------------------
     async def fetch(self, url: str, timeout: float) -> ScrapeResponse:
+        if self._client is None:
+            self._setup()
+            if self._client is None:
+                raise ScrapeError(f'Get "{url}": {self.setup_error}')
         try:
             async with asyncio.timeout(timeout):
                 return await self._fetch(url, timeout)
@@ -237,6 +262,8 @@ class ScrapeClient:
             raise ScrapeError(f'Get "{url}": {exc}') from None
 
     async def _fetch(self, url: str, timeout: float) -> ScrapeResponse:
+        client = self._client
+        assert client is not None
         origin = _origin(url)
         base_headers = self._headers(timeout)
         secret_headers = self._credentials()
@@ -246,8 +273,8 @@ class ScrapeClient:
             if _origin(current) == origin:
                 headers.update(secret_headers)
             ext = {"sni_hostname": self._server_name} if self._server_name else None
-            req = self._client.build_request("GET", current, headers=headers, extensions=ext)
-            resp = await self._client.send(req, stream=True)
+            req = client.build_request("GET", current, headers=headers, extensions=ext)
+            resp = await client.send(req, stream=True)
             try:
                 if resp.is_redirect and self.http_cfg.follow_redirects:
                     location = resp.headers.get("location", "")
@@ -289,23 +316,14 @@ class _PerOriginTransport(httpx.AsyncBaseTransport):
     """One connection pool per target origin.
 
     httpcore's pool walks every connection it holds on each request, so a single pool shared
-    by a job's hundreds of targets made each scrape cost O(targets). Pools of origins no loop
-    uses any more are closed (``release``)."""
+    by a job's hundreds of targets made each scrape cost O(targets). The pool of an origin no
+    loop uses any more is closed (``ScrapeClient.release``)."""
 
     def __init__(self, factory: Callable[[], httpx.AsyncHTTPTransport]) -> None:
         self._factory = factory
         self._pools: dict[tuple[str, str, int | None], httpx.AsyncHTTPTransport] = {}
-        self._refs: dict[tuple[str, str, int | None], int] = {}
 
-    def acquire(self, key: tuple[str, str, int | None]) -> None:
-        self._refs[key] = self._refs.get(key, 0) + 1
-
-    async def release(self, key: tuple[str, str, int | None]) -> None:
-        n = self._refs.get(key, 0) - 1
-        if n > 0:
-            self._refs[key] = n
-            return
-        self._refs.pop(key, None)
+    async def close_origin(self, key: tuple[str, str, int | None]) -> None:
         pool = self._pools.pop(key, None)
         if pool is not None:
             await pool.aclose()

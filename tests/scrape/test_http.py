@@ -279,3 +279,28 @@ def test_tls_client_certificate_and_min_version(
         tls = TLSConfig(ca_file=str(ca_file), min_version="TLS12")
         cfg = scrape_config({"job_name": "j", "http_client": HTTPClientConfig(tls_config=tls)})
         assert fetch(ScrapeClient(cfg), srv.url()).body == BODY
+
+
+def test_unreadable_ca_file_fails_each_scrape_until_fixed(
+    ca: Any, tmp_path: Path, scrape_config: Any
+) -> None:
+    ca_file = tmp_path / "ca.pem"  # not there yet (a Secret mounted later)
+    hc = HTTPClientConfig(tls_config=TLSConfig(ca_file=str(ca_file)))
+    with TargetServer(tls_ca=ca) as srv:
+        srv.set("/metrics", BODY)
+        client = ScrapeClient(scrape_config({"job_name": "j", "http_client": hc}))
+
+        async def go() -> tuple[str, bytes]:
+            try:
+                await client.fetch(srv.url(), 5)
+            except ScrapeError as exc:
+                err = str(exc)
+            ca.cert_pem.write_to_path(str(ca_file))
+            body = (await client.fetch(srv.url(), 5)).body
+            await client.aclose()
+            return err, body
+
+        err, body = asyncio.run(go())
+    assert err.startswith(f'Get "{srv.url()}": unable to load TLS config: ')
+    assert "No such file" in err
+    assert body == BODY
