@@ -166,7 +166,11 @@ class ScrapeClient:
         if self._transport is not None:
             kwargs["transport"] = self._transport
         elif hc.proxy_url:
-            kwargs["mounts"] = _proxy_mounts(hc, verify)
+            try:
+                kwargs["mounts"] = _proxy_mounts(hc, verify)
+            except (ValueError, httpx.InvalidURL) as exc:
+                self.setup_error = f"invalid proxy_url: {exc}"
+                return
         else:
             self._per_origin = _PerOriginTransport(
                 lambda: httpx.AsyncHTTPTransport(
