@@ -164,7 +164,7 @@ def test_sigkill_during_outage_restart_replays_queue_and_skips_torn_tail(
     replayed = agent.metric("scrape_agent_export_queue_replayed_batches")
     corrupt = agent.metric("scrape_agent_export_queue_corrupt_records")
     assert wait_until(lambda: agent.metric("scrape_agent_export_queue_points") == 0, 20)
-    agent.kill()  # SIGTERM with --storage.path: see test_sigterm_with_storage_path_exits
+    agent.kill()
     log = agent.log()
     got = scrape_counts(rx)
     print(
@@ -237,14 +237,10 @@ def test_queue_bound_drops_oldest_rss_flat_scraping_unaffected(
     assert rx.points_total >= exported > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Exporter.stop never cancels the disk queue's otlp-queue-sync task and awaits it "
-    "forever: SIGTERM with --storage.path hangs (agent/export/__init__.py:Exporter.stop)",
-)
 def test_sigterm_with_storage_path_exits(
     env: dict[str, Any], start_agent: Callable[..., AgentProcess], tmp_path: Path
 ) -> None:
+    """Regression: Exporter.stop used to await the disk queue's sync task forever."""
     rx = env["rx"]
     agent = start_agent(config(env), f"--storage.path={tmp_path / 'queue'}")
     agent.wait_ready()
