@@ -210,3 +210,43 @@ def test_unchanged_rereads_publish_nothing(tmp_path: Path, scrape_config: Any) -
         await dm.stop()
 
     asyncio.run(go())
+
+
+def test_kubernetes_jobs_run_through_the_manager(tmp_path: Path, scrape_config: Any) -> None:
+    """kubernetes_sd_configs is imported lazily and runs like any discoverer (node-local)."""
+    from agent.config import KubernetesSDConfig
+    from agent.devtools.k8s_apiserver import FakeAPIServer, load_objects
+    from agent.scrape.targets import build_targets
+
+    cluster = Path(__file__).parents[2] / "fixtures" / "k8s" / "cluster.yaml"
+    if not cluster.exists():
+        pytest.skip("fixtures/k8s/cluster.yaml not present")
+    published: list[dict[str, list[TargetGroup]]] = []
+    with FakeAPIServer() as api:
+        api.apply_all(load_objects(cluster))
+        job = scrape_config(
+            {
+                "job_name": "pods",
+                "kubernetes_sd_configs": (KubernetesSDConfig(role="pod", api_server=api.url),),
+                "relabel_configs": [
+                    {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+                ],
+            }
+        )
+
+        async def go() -> None:
+            dm = DiscoveryManager(published.append, node_name="node-a", debounce=0.05)
+            dm.apply_config([job])
+            await until(lambda: dm.synced and any(p.get("pods") for p in published), timeout=15)
+            await dm.stop()
+
+        asyncio.run(go())
+    groups = published[-1]["pods"]
+    assert groups and all(g.source.startswith("pod/") for g in groups)
+    nodes = {
+        r.target.populated_labels["node"]
+        for g in groups
+        for r in build_targets(g, job)
+        if r.target is not None
+    }
+    assert nodes == {"node-a"}  # node-local: only this node's pods
