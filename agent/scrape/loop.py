@@ -165,10 +165,13 @@ class ScrapeLoop:
         if error is None:
             try:
                 resp = await self.client.fetch(self.target.url, self.target.timeout)
-                if len(resp.body) > THREAD_THRESHOLD:
+                body, ctype = resp.body, resp.content_type
+                del resp
+                if len(body) > THREAD_THRESHOLD:
                     work = asyncio.ensure_future(
-                        asyncio.to_thread(self._process, resp.body, resp.content_type, ts_ms)
+                        asyncio.to_thread(self._process, body, ctype, ts_ms)
                     )
+                    body = b""  # the worker holds the only reference: freed once parsed
                     try:
                         outcome = await asyncio.shield(work)
                     except asyncio.CancelledError:
@@ -178,7 +181,8 @@ class ScrapeLoop:
                             await work
                         raise
                 else:
-                    outcome = self._process(resp.body, resp.content_type, ts_ms)
+                    outcome = self._process(body, ctype, ts_ms)
+                body = b""
                 error = outcome.error
             except ScrapeError as exc:
                 error = str(exc)
