@@ -19,6 +19,8 @@ from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import Label, ParseError, parse_float, quote, unescape
 from agent.scrape._parse_labels import MNAME_RE, QSTR_RE, scan_label_block
 from agent.scrape._parse_text import (
+    CANON_RE,
+    PAIRS_RE,
     CacheEntry,
     Entry,
     compact,
@@ -82,10 +84,53 @@ def _parse_exemplar(ex: str, lineno: int, strict: bool) -> Exemplar:
     return Exemplar(labels=tuple(sorted(labels)), value=value, timestamp_ms=ts_ms)
 
 
+def quick_om_sample_line(
+    line: str, mtype: str
+) -> tuple[str, Entry, float, float | None, None] | None:
+    """The common shape ``name{a="b",...} value[ timestamp]`` (no exemplar) with two regex
+    calls; None for anything else, which the general path then parses (same result)."""
+    m = CANON_RE.match(line)
+    if m is None:
+        return None
+    end = m.end()
+    vtok, sep, ttok = line[end:].partition(" ")
+    try:
+        value = parse_float(vtok)
+        ts = parse_float(ttok) if sep else None
+    except ValueError:
+        return None
+    if ts is not None and (ts != ts or ts in (_INF, -_INF) or " " in ttok):
+        return None
+    block = m.group(2)
+    if not block:
+        return line[: end - 1], (m.group(1), ()), value, ts, None
+    if "__name__=" in block:
+        return None
+    labels = PAIRS_RE.findall(block)
+    if "\\" in block:
+        labels = [(k, unescape(v)) for k, v in labels]
+    if len(labels) > 1 and len({k for k, _ in labels}) != len(labels):
+        return None
+    if mtype == "histogram" or mtype == "summary":
+        labels = normalize_le_quantile(mtype, labels)
+    return line[: end - 1], (m.group(1), tuple(labels)), value, ts, None
+
+
 def parse_om_sample_line(
     line: str, lineno: int, mtype: str, strict: bool
 ) -> tuple[str, Entry, float, float | None, Exemplar | None]:
     """Full parse of one OpenMetrics sample line: (series, entry, value, ts seconds, exemplar)."""
+    if not strict:
+        got = quick_om_sample_line(line, mtype)
+        if got is not None:
+            return got
+    return general_om_sample_line(line, lineno, mtype, strict)
+
+
+def general_om_sample_line(
+    line: str, lineno: int, mtype: str, strict: bool
+) -> tuple[str, Entry, float, float | None, Exemplar | None]:
+    """The character-level parse of an OpenMetrics sample line."""
     start, i, name, labels = parse_series(line, lineno, True, strict)
     series = line[start:i]
     rest = line[i:]

@@ -120,14 +120,14 @@ def parse_series(
 # other shape (or any doubt) goes through the general scanner below, which gives the same
 # result for these lines.
 _PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*(?:\\.[^"\\]*)*"'
-_CANON_RE = re.compile(
+CANON_RE = re.compile(
     r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:" + _PAIR + r"(?:," + _PAIR + r")*,?)?)\})? "
 )
-_PAIRS_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*(?:\\.[^"\\]*)*)"')
+PAIRS_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*(?:\\.[^"\\]*)*)"')
 
 
-def _quick_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None] | None:
-    m = _CANON_RE.match(line)
+def quick_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None] | None:
+    m = CANON_RE.match(line)
     if m is None:
         return None
     end = m.end()
@@ -149,7 +149,7 @@ def _quick_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None]
         return series, (m.group(1), ()), value, ts
     if "__name__=" in block:
         return None  # a duplicate name: the general path reports it
-    labels = _PAIRS_RE.findall(block)
+    labels = PAIRS_RE.findall(block)
     if "\\" in block:
         labels = [(k, unescape(v)) for k, v in labels]
     if len(labels) > 1 and len({k for k, _ in labels}) != len(labels):
@@ -162,11 +162,16 @@ def _quick_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None]
 def parse_sample_line(line: str, lineno: int, mtype: str) -> tuple[str, Entry, float, int | None]:
     """A full, validating parse of one text-format sample line."""
     if line.isascii():
-        got = _quick_sample(line, mtype)
+        got = quick_sample(line, mtype)
         if got is not None:
             return got
     else:
         check_utf8(line, "sample line", lineno)
+    return general_sample_line(line, lineno, mtype)
+
+
+def general_sample_line(line: str, lineno: int, mtype: str) -> tuple[str, Entry, float, int | None]:
+    """The character-level parse of a text sample line (any shape the format allows)."""
     start, i, name, labels = parse_series(line, lineno, om=False)
     series = line[start:i]
     n = len(line)

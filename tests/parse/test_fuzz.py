@@ -160,8 +160,68 @@ def _rows(text: str) -> list[tuple[str, tuple[tuple[str, str], ...], str, int | 
     return [(*p.series_labels(s), repr(v), ts) for s, v, ts, _ in r.samples]
 
 
-@settings(max_examples=400, derandomize=True, deadline=None)
+@settings(max_examples=250, derandomize=True, deadline=None)
 @given(canonical_and_noisy())
 def test_blanks_and_trailing_commas_change_nothing(pair: tuple[str, str]) -> None:
     canon, noisy = pair
     assert _rows(canon) == _rows(noisy)
+
+
+# -- the regex quick paths give exactly what the character-level parsers give ---------------
+
+
+def _sample_lines(page: bytes) -> list[tuple[str, str]]:
+    """(line, last TYPE seen) for every sample line of a page."""
+    out, mtype = [], "unknown"
+    for line in page.decode().split("\n"):
+        if line.startswith("# TYPE "):
+            mtype = line.split(" ")[3]
+        elif line and not line.startswith("#"):
+            out.append((line, mtype))
+    return out
+
+
+def test_text_quick_path_equals_general_path() -> None:
+    from agent.devtools.pages import cadvisor_page, histogram_page, ksm_page
+    from agent.scrape._parse_text import general_sample_line, quick_sample
+
+    lines = []
+    for page in (ksm_page(nodes=2, pods=30), cadvisor_page(pods=4), histogram_page(series=10),
+                 (FIXTURES / "edge.prom").read_bytes()):  # fmt: skip
+        lines += _sample_lines(page)
+    quick = 0
+    for line, mtype in lines:
+        got = quick_sample(line, mtype)
+        if got is not None:
+            quick += 1
+            assert repr(got) == repr(general_sample_line(line, 1, mtype)), line
+    assert quick > len(lines) * 0.9
+
+
+def test_openmetrics_quick_path_equals_general_path() -> None:
+    from agent.devtools.pages import histogram_page, ksm_page
+    from agent.scrape._parse_om import general_om_sample_line, quick_om_sample_line
+
+    lines = []
+    for page in (ksm_page(nodes=2, pods=30, openmetrics=True),
+                 histogram_page(series=10, openmetrics=True),
+                 (FIXTURES / "openmetrics.om").read_bytes()):  # fmt: skip
+        lines += _sample_lines(page)
+    quick = 0
+    for line, mtype in lines:
+        got = quick_om_sample_line(line, mtype)
+        if got is not None:
+            quick += 1
+            assert repr(got) == repr(general_om_sample_line(line, 1, mtype, False)), line
+    assert quick > len(lines) * 0.9
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(canonical_and_noisy())
+def test_quick_path_equals_general_path_generated(pair: tuple[str, str]) -> None:
+    from agent.scrape._parse_text import general_sample_line, quick_sample
+
+    for line in pair[0].splitlines():
+        got = quick_sample(line, "summary") if line.isascii() else None
+        if got is not None:
+            assert repr(got) == repr(general_sample_line(line, 1, "summary"))
