@@ -60,7 +60,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 
 _SETTINGS = settings(
-    max_examples=600, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
+    max_examples=400, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
 )
 
 
