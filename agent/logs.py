@@ -212,6 +212,10 @@ class StateLog:
         )
         return True
 
+    def get(self, key: object) -> str | None:
+        """The last state recorded for ``key`` (``None`` if never seen)."""
+        return self._states.get(key)
+
     def forget(self, key: object) -> None:
         with self._lock:
             self._states.pop(key, None)

@@ -634,17 +634,28 @@ class Agent:
             self._targets_log.forget(key)
             return
         state = "up" if up == 1.0 else "down"
+        if self._targets_log.get(key) == state:
+            return  # the common case: no change, nothing to say
         if state == "down":
-            err = ""
-            for st in self.target_statuses():
-                if st.scrape_pool == t.job and st.labels.get("instance") == t.instance:
-                    err = st.last_error
-                    break
             self._targets_log.update(
-                key, state, "target is down", job=t.job, instance=t.instance, err=err
+                key,
+                state,
+                "target is down",
+                job=t.job,
+                instance=t.instance,
+                err=self._last_error(t.job, t.instance),
             )
         else:
             self._targets_log.update(key, state, "target is up", job=t.job, instance=t.instance)
+
+    def _last_error(self, job: str, instance: str) -> str:
+        loops = getattr(self._scrape, "loops", None)
+        if loops is None or job not in getattr(self._scrape, "pools", {}):
+            return ""
+        for lp in loops(job):
+            if lp.info.instance == instance:
+                return str(lp.last_error)
+        return ""
 
     def forget_target(self, job: str, instance: str) -> None:
         """A target went away: drop its translation state and its log state."""
