@@ -64,6 +64,7 @@ DEFAULT_SCOPE_NAME = (
 )
 STATE_TTL_SCRAPES = 10  # series (and their start-time state) unseen this many scrapes are dropped
 _SWEEP_EVERY = 5
+_KV_CACHE_MAX = 200_000
 
 # The receiver's internalMetricMetadata (receiver/prometheusreceiver/internal/metadata.go).
 INTERNAL_METADATA: dict[str, MetricMeta] = {
@@ -318,6 +319,7 @@ class _Group:
         "values",
         "bad",
         "exemplars",
+        "state",
     )
 
     def __init__(self, attrs: bytes, state_key: tuple[_MKey, bytes]) -> None:
@@ -333,6 +335,7 @@ class _Group:
         self.values: list[tuple[float, float]] = []
         self.bad = False
         self.exemplars: list[bytes] = []
+        self.state: _Start | None = None
 
     def reset(self, gen: int) -> None:
         self.gen = gen
@@ -359,6 +362,8 @@ class _Series:
         "seen",
         "extra",
         "res",
+        "fast",
+        "state",
     )
 
     def __init__(self, role: int, metric: _Metric | None) -> None:
@@ -372,10 +377,22 @@ class _Series:
         self.seen = 0
         self.extra: dict[str, str] | None = None  # target_info labels
         self.res: _Resource | None = None  # target_info: the resource it extends
+        self.fast = False  # a gauge value series: encoded straight away
+        self.state: _Start | None = None  # start-time state (cumulative series)
 
 
 class _TargetState:
-    __slots__ = ("meta", "series", "metrics", "resources", "scopes", "starts", "groups", "gen")
+    __slots__ = (
+        "meta",
+        "series",
+        "metrics",
+        "resources",
+        "scopes",
+        "starts",
+        "groups",
+        "gen",
+        "resolved",
+    )
 
     def __init__(self) -> None:
         self.meta: Mapping[str, MetricMeta] | None = None
@@ -386,6 +403,7 @@ class _TargetState:
         self.starts: dict[tuple[_MKey, bytes], _Start] = {}
         self.groups: dict[tuple[int, bytes], _Group] = {}
         self.gen = 0
+        self.resolved: dict[str, tuple[MetricMeta, str, str, int, bool]] = {}
 
 
 class Translator:
@@ -405,6 +423,21 @@ class Translator:
             1, _pb.string(1, DEFAULT_SCOPE_NAME) + _pb.string(2, __version__)
         )
         self.stats = TranslateStats()
+        # Encoded KeyValue per (field, name, value): label values repeat across series a lot.
+        self._kv_cache: dict[tuple[int, str, str], bytes] = {}
+
+    def _attrs(self, field: int, items: list[tuple[str, str]]) -> bytes:
+        cache = self._kv_cache
+        parts = []
+        for k, v in items:
+            ck = (field, k, v)
+            enc = cache.get(ck)
+            if enc is None:
+                if len(cache) >= _KV_CACHE_MAX:
+                    cache.clear()
+                enc = cache[ck] = _pb.ld(field, _pb.key_value(k, v))
+            parts.append(enc)
+        return b"".join(parts)
 
     # ------------------------------------------------------------------ public
 
@@ -440,6 +473,7 @@ class Translator:
             st.series = {}
             st.metrics = {}
             st.groups = {}
+            st.resolved = {}
             st.meta = dict(md)
         return st
 
@@ -464,10 +498,18 @@ class Translator:
                     info = build(st, batch, s)
                 info.seen = gen
                 m = info.metric
-                role = info.role
                 if m is not None and m.gen != gen:
                     m.reset(gen)
                     touched.append(m)
+                if info.fast and s.exemplar is None:
+                    v = s.value
+                    if v == v:  # the common case: a gauge sample with a value
+                        assert m is not None
+                        m.points.append(
+                            info.prefix + ts_val(0x19, s.timestamp_ms * 1000000, 0x21, v)
+                        )
+                        continue
+                role = info.role
                 if role == _R_VALUE:
                     assert m is not None
                     v = s.value
@@ -628,8 +670,11 @@ class Translator:
             )
             return self._remember(st, labels, info)
 
-        meta, otlp_name, family = resolve_metadata(name, st.meta or {})
-        kind, monotonic = _otlp_kind(meta.type)
+        resolved = st.resolved.get(name)
+        if resolved is None:
+            meta, otlp_name, family = resolve_metadata(name, st.meta or {})
+            resolved = st.resolved[name] = (meta, otlp_name, family, *_otlp_kind(meta.type))
+        meta, otlp_name, family, kind, monotonic = resolved
         scope = self._scope(st, scope_items)
         mkey = (job, instance, scope, otlp_name)
         m = st.metrics.get(mkey)
@@ -655,7 +700,7 @@ class Translator:
                     bound_str = v
                 else:
                     group_attrs.append((k, v))
-            enc = _pb.attributes(afield, group_attrs)
+            enc = self._attrs(afield, group_attrs)
             if name.endswith("_sum"):
                 role = _R_SUM
             elif name.endswith("_count"):
@@ -683,7 +728,7 @@ class Translator:
                         info.group = None
                         log.debug("dropping series %s: %r label missing or invalid", name, special)
             return self._remember(st, labels, info)
-        enc = _pb.attributes(afield, attrs)
+        enc = self._attrs(afield, attrs)
         role = _R_VALUE
         if kind == _SUM and name == family + "_created":
             role = _R_CREATED
@@ -691,6 +736,7 @@ class Translator:
         info.attrs = enc
         info.prefix = b"\n" + _pb.varint(len(enc) + 18) + enc
         info.prefix_st = b"\n" + _pb.varint(len(enc) + 27) + enc
+        info.fast = kind == _GAUGE
         return self._remember(st, labels, info)
 
     def _remember(self, st: _TargetState, labels: Labels, info: _Series) -> _Series:
@@ -741,6 +787,7 @@ class Translator:
     def _start(
         self,
         st: _TargetState,
+        holder: _Series | _Group,
         key: tuple[_MKey, bytes],
         ts: int,
         v: float,
@@ -748,11 +795,14 @@ class Translator:
         created: float,
         stale: bool,
     ) -> int:
-        start_state = st.starts.get(key)
+        start_state = holder.state
+        if start_state is None:
+            # Not linked yet (new cache entry): the state may survive from before a rebuild.
+            start_state = holder.state = st.starts.get(key)
         if created:
             cns = _created_ns(created)
             if start_state is None:
-                st.starts[key] = _Start(cns, v, vsum, st.gen)
+                holder.state = st.starts[key] = _Start(cns, v, vsum, st.gen)
             elif not stale:
                 start_state.start, start_state.prev, start_state.prev_sum = cns, v, vsum
                 start_state.seen = st.gen
@@ -762,7 +812,7 @@ class Translator:
         if start_state is None:
             if stale:
                 return ts
-            st.starts[key] = _Start(ts, v, vsum, st.gen)
+            holder.state = st.starts[key] = _Start(ts, v, vsum, st.gen)
             return ts
         start_state.seen = st.gen
         if stale:
@@ -788,7 +838,7 @@ class Translator:
                 if stale:
                     self.stats.stale_points += 1
                 c = created.get(info.attrs, 0.0) if created else 0.0
-                start = self._start(st, (m.key, info.attrs), ts, v, 0.0, c, stale)
+                start = self._start(st, info, (m.key, info.attrs), ts, v, 0.0, c, stale)
                 if start and not stale and not ex:
                     out.append(info.prefix_st + _F_ST_TS_VAL.pack(0x11, start, 0x19, ts, 0x21, v))
                 else:
@@ -830,7 +880,7 @@ class Translator:
             counts.append(int(last))
         ts = g.ts * _NS_PER_MS
         start = self._start(
-            st, g.state_key, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale
+            st, g, g.state_key, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale
         )
         parts = [g.attrs]
         if start:
@@ -858,7 +908,7 @@ class Translator:
             return None
         ts = g.ts * _NS_PER_MS
         start = self._start(
-            st, g.state_key, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale
+            st, g, g.state_key, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale
         )
         parts = [g.attrs]
         if start:

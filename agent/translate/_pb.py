@@ -41,9 +41,17 @@ def key(field: int, wire_type: int) -> bytes:
     return varint((field << 3) | wire_type)
 
 
+_LD_KEYS = [varint((f << 3) | 2) for f in range(32)]
+
+
 def ld(field: int, data: bytes) -> bytes:
     """A length-delimited field (wire type 2)."""
-    return key(field, 2) + varint(len(data)) + data
+    n = len(data)
+    return (
+        (_LD_KEYS[field] if field < 32 else key(field, 2))
+        + (_VARINT_TABLE[n] if n < _SMALL else varint(n))
+        + data
+    )
 
 
 def ld_key(field: int) -> bytes:
