@@ -110,6 +110,9 @@ class Exporter:
 
     async def stop(self, drain_timeout: float | None = None) -> None:
         if self._task is None:
+            if self._pending:
+                log.warning("export: stopped before start(); %d batches lost", len(self._pending))
+                self._pending.clear()
             return
         timeout = self.qcfg.drain_timeout if drain_timeout is None else drain_timeout
         q = self._queue
@@ -197,7 +200,11 @@ class Exporter:
                 log.error("export queue: cannot read a queued batch: %s; dropped", e)
                 q.ack(entries[:1])
                 continue
-            result = await sender.send(payload)
+            try:
+                result = await sender.send(payload)
+            except Exception as e:  # a bug, not the backend: keep the data and keep going
+                log.exception("export: unexpected error while sending")
+                result = SendResult(False, True, error=f"{type(e).__name__}: {e}")
             self._account(result, entries)
             if result.ok or not result.retryable:
                 q.ack(entries)

@@ -26,7 +26,9 @@ ends that segment (a torn or corrupt tail); the rest of the segment is skipped a
 
 Bound: ``max_bytes`` caps the queued payload bytes (disk for ``DiskQueue``, memory for
 ``MemoryQueue``); appending past it drops the oldest records first (``dropped_batches``,
-``dropped_points``).
+``dropped_points``). A segment file is deleted once all its records are sent or dropped, so the
+disk holds at most ``max_bytes`` plus one partly consumed segment (segments are
+``min(16 MiB, max_bytes / 8)``) plus 24 bytes of framing per record.
 """
 
 from __future__ import annotations
@@ -185,9 +187,11 @@ class MemoryQueue(Queue):
 
 
 class DiskQueue(Queue):
-    def __init__(self, path: str, max_bytes: int, segment_bytes: int = SEGMENT_BYTES) -> None:
+    def __init__(self, path: str, max_bytes: int, segment_bytes: int | None = None) -> None:
         super().__init__(max_bytes)
         self.path = path
+        if segment_bytes is None:
+            segment_bytes = max(64 * 1024, min(SEGMENT_BYTES, max_bytes // 8))
         self.segment_bytes = segment_bytes
         os.makedirs(path, exist_ok=True)
         self._read_fds: dict[int, int] = {}
