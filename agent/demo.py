@@ -283,6 +283,11 @@ def run_demo(
                 f"  pages from {pages_from}; target {scheme.upper()} on {srv.address} "
                 f"with a bearer token{', test CA' if tls else ''}; OTLP receiver {rx.http_endpoint}"
             )
+            if not tls:
+                p.line(
+                    "  (trustme is not installed, so the target speaks plain HTTP: "
+                    "pip install trustme for the HTTPS variant)"
+                )
             opts = RunOptions(
                 config_file=str(config_file), listen_address=listen_address, watch_interval=0
             )
