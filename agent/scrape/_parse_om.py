@@ -1,9 +1,9 @@
 """OpenMetrics 1.0 text format.
 
 Syntax follows Prometheus' ``openmetricslex.l`` (single spaces, ``# EOF``, float-second
-timestamps, exemplars). On top of that the family-level rules of the OpenMetrics specification
-are enforced, as the official test suite (OpenObservability/OpenMetrics tests/testdata/parsers)
-requires: metadata before samples and never repeated, no clashing family names, sample names
+timestamps, exemplars); by default that is all that is checked, as in Prometheus. In strict mode
+the family-level rules of the OpenMetrics specification are enforced too, as the official test
+suite (OpenObservability/OpenMetrics tests/testdata/parsers) requires: metadata before samples and never repeated, no clashing family names, sample names
 allowed for the family type, grouping and timestamp order, counter-like values non-negative and
 not NaN, ``le``/``quantile`` validity, histogram bucket order and ``_count``/``_sum`` presence,
 info/stateset values, exemplars only on ``_total`` and ``_bucket`` samples.
