@@ -427,3 +427,49 @@ def test_metrics_url() -> None:
     assert metrics_url("https://x/otlp/v1/metrics") == "https://x/otlp/v1/metrics"
     assert metrics_url("https://x/otlp") == "https://x/otlp/v1/metrics"
     assert metrics_url("collector:4318") == "http://collector:4318/v1/metrics"
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_translate_then_export_end_to_end(protocol: str) -> None:
+    from agent.model import MetricMeta, Sample, ScrapeBatch, TargetInfo, labels_from_mapping
+    from agent.translate import Translator
+
+    def s(name: str, v: float, **kw: str) -> Sample:
+        lab = labels_from_mapping({"__name__": name, "job": "api", "instance": "10.0.0.9:80", **kw})
+        return Sample(lab, v, 1_700_000_000_000)
+
+    samples = [
+        s("http_requests_total", 10, code="200"),
+        s("lat_bucket", 1, le="0.1"),
+        s("lat_bucket", 2, le="+Inf"),
+        s("lat_count", 2),
+        s("lat_sum", 0.3),
+        s("temp", 21.0),
+    ]
+    meta = {"http_requests": MetricMeta("counter"), "lat": MetricMeta("histogram")}
+    target = TargetInfo("api", "10.0.0.9:80", "http", {"__scheme__": "http"})
+    with OTLPReceiver(http=True, grpc=True) as rx:
+        ep = rx.grpc_endpoint if protocol == "grpc" else rx.http_endpoint
+
+        async def main() -> None:
+            a = agent(ep, protocol)
+            ex = Exporter(a)
+            await ex.start()
+            for enc in Translator(a, env={}).translate(
+                ScrapeBatch(target, 1_700_000_000_000, samples, meta, [s("up", 1)])
+            ):
+                ex.submit(enc)
+            await ex.stop()
+            assert ex.stats().sent_points == 4
+
+        run(main)
+        got = {(p.metric, p.type) for p in rx.points()}
+        assert got == {
+            ("http_requests_total", "sum"),
+            ("lat", "histogram"),
+            ("temp", "gauge"),
+            ("up", "gauge"),
+        }
+        for p in rx.points():
+            assert p.resource["service.name"] == "api"
+            assert p.point.time_unix_nano == 1_700_000_000_000 * 1_000_000
