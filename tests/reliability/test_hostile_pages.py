@@ -133,7 +133,7 @@ def test_hostile_pages_scraped_by_the_agent(start_agent: Callable[..., AgentProc
         agent = start_agent(f"""
 global:
   scrape_interval: 3s
-  scrape_timeout: 2s
+  scrape_timeout: 3s
 scrape_configs:
   - job_name: hostile
     static_configs:
@@ -145,10 +145,14 @@ scrape_agent:
         t0 = time.monotonic()
 
         def all_scraped() -> bool:
+            # every target judged on its content: a scrape that timed out because this
+            # 2-core machine is busy (one Python server answers ~200 pages/s) is retried
             ts = agent.targets()
-            return len(ts) == len(all_cases) and all(t["health"] != "unknown" for t in ts)
+            return len(ts) == len(all_cases) and all(
+                t["health"] != "unknown" and "deadline exceeded" not in t["lastError"] for t in ts
+            )
 
-        assert wait_until(all_scraped, 30, step=0.5), agent.log()[-3000:]
+        assert wait_until(all_scraped, 40, step=0.5), agent.log()[-3000:]
         took = time.monotonic() - t0
         statuses = {int(t["labels"]["case"]): t for t in agent.targets()}
         rss = agent.peak_rss_mb()
