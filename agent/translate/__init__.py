@@ -308,7 +308,6 @@ class _Group:
 
     __slots__ = (
         "attrs",
-        "state_key",
         "gen",
         "ts",
         "count",
@@ -322,9 +321,8 @@ class _Group:
         "state",
     )
 
-    def __init__(self, attrs: bytes, state_key: tuple[_MKey, bytes]) -> None:
+    def __init__(self, attrs: bytes) -> None:
         self.attrs = attrs
-        self.state_key = state_key
         self.gen = -1
         self.ts = 0
         self.count = 0.0
@@ -354,9 +352,8 @@ class _Series:
     __slots__ = (
         "role",
         "metric",
-        "attrs",
         "prefix",
-        "prefix_st",
+        "off",
         "group",
         "bound",
         "seen",
@@ -369,9 +366,11 @@ class _Series:
     def __init__(self, role: int, metric: _Metric | None) -> None:
         self.role = role
         self.metric = metric
-        self.attrs = b""  # encoded point attributes (tagged for the metric kind)
-        self.prefix = b""  # b"\n" + len + attrs for a point without start and exemplar
-        self.prefix_st = b""  # same, with a start time
+        # b"\n" + point length + encoded attributes: the start of every value point of a
+        # gauge (time + value follow) or a sum (start + time + value follow). One bytes object
+        # per series: memory is what a DaemonSet pays for every cached series.
+        self.prefix = b""
+        self.off = 0  # prefix[off:] is the encoded point attributes
         self.group: _Group | None = None
         self.bound = 0.0  # le / quantile
         self.seen = 0
@@ -379,6 +378,10 @@ class _Series:
         self.res: _Resource | None = None  # target_info: the resource it extends
         self.fast = False  # a gauge value series: encoded straight away
         self.state: _Start | None = None  # start-time state (cumulative series)
+
+    @property
+    def attrs(self) -> bytes:
+        return self.prefix[self.off :] if self.off else self.prefix
 
 
 class _TargetState:
@@ -388,7 +391,7 @@ class _TargetState:
         "metrics",
         "resources",
         "scopes",
-        "starts",
+        "old",
         "groups",
         "gen",
         "resolved",
@@ -400,7 +403,8 @@ class _TargetState:
         self.metrics: dict[_MKey, _Metric] = {}
         self.resources: dict[tuple[str, str], _Resource] = {}
         self.scopes: dict[tuple[tuple[str, str], ...], bytes] = {}
-        self.starts: dict[tuple[_MKey, bytes], _Start] = {}
+        # The series cache before a metadata change, to carry start-time state over.
+        self.old: dict[Labels, _Series] = {}
         self.groups: dict[tuple[int, bytes], _Group] = {}
         self.gen = 0
         self.resolved: dict[str, tuple[MetricMeta, str, str, int, bool]] = {}
@@ -470,6 +474,7 @@ class Translator:
         if st.meta is not md and st.meta != md:
             # Metadata changed (or first scrape): rebuild the per-series cache; keep start times.
             self.stats.series_cached -= len(st.series)
+            st.old = st.series
             st.series = {}
             st.metrics = {}
             st.groups = {}
@@ -708,11 +713,14 @@ class Translator:
             else:
                 role = _R_BUCKET
             info = _Series(role, m)
-            info.attrs = enc
+            info.prefix = enc
             gkey = (id(m), enc)
             g = st.groups.get(gkey)
             if g is None:
-                g = st.groups[gkey] = _Group(enc, (mkey, enc))
+                g = st.groups[gkey] = _Group(enc)
+                prev = st.old.get(labels) if st.old else None
+                if prev is not None and prev.group is not None:
+                    g.state = prev.group.state
             info.group = g
             if role == _R_BUCKET:
                 if name == family + "_created":
@@ -733,10 +741,17 @@ class Translator:
         if kind == _SUM and name == family + "_created":
             role = _R_CREATED
         info = _Series(role, m)
-        info.attrs = enc
-        info.prefix = b"\n" + _pb.varint(len(enc) + 18) + enc
-        info.prefix_st = b"\n" + _pb.varint(len(enc) + 27) + enc
+        if role == _R_CREATED:
+            info.prefix = enc
+        else:
+            head = b"\n" + _pb.varint(len(enc) + (18 if kind == _GAUGE else 27))
+            info.prefix = head + enc
+            info.off = len(head)
         info.fast = kind == _GAUGE
+        if kind == _SUM and st.old:
+            prev = st.old.get(labels)
+            if prev is not None:
+                info.state = prev.state
         return self._remember(st, labels, info)
 
     def _remember(self, st: _TargetState, labels: Labels, info: _Series) -> _Series:
@@ -772,8 +787,7 @@ class Translator:
         for k in old:
             del st.series[k]
         self.stats.series_cached -= len(old)
-        for sk in [k for k, v in st.starts.items() if v.seen <= limit]:
-            del st.starts[sk]
+        st.old = {}
         if old:
             live_groups = {id(v.group) for v in st.series.values() if v.group is not None}
             for gk in [k for k, g in st.groups.items() if id(g) not in live_groups]:
@@ -788,7 +802,6 @@ class Translator:
         self,
         st: _TargetState,
         holder: _Series | _Group,
-        key: tuple[_MKey, bytes],
         ts: int,
         v: float,
         vsum: float,
@@ -796,13 +809,10 @@ class Translator:
         stale: bool,
     ) -> int:
         start_state = holder.state
-        if start_state is None:
-            # Not linked yet (new cache entry): the state may survive from before a rebuild.
-            start_state = holder.state = st.starts.get(key)
         if created:
             cns = _created_ns(created)
             if start_state is None:
-                holder.state = st.starts[key] = _Start(cns, v, vsum, st.gen)
+                holder.state = _Start(cns, v, vsum, st.gen)
             elif not stale:
                 start_state.start, start_state.prev, start_state.prev_sum = cns, v, vsum
                 start_state.seen = st.gen
@@ -812,7 +822,7 @@ class Translator:
         if start_state is None:
             if stale:
                 return ts
-            holder.state = st.starts[key] = _Start(ts, v, vsum, st.gen)
+            holder.state = _Start(ts, v, vsum, st.gen)
             return ts
         start_state.seen = st.gen
         if stale:
@@ -838,9 +848,9 @@ class Translator:
                 if stale:
                     self.stats.stale_points += 1
                 c = created.get(info.attrs, 0.0) if created else 0.0
-                start = self._start(st, info, (m.key, info.attrs), ts, v, 0.0, c, stale)
+                start = self._start(st, info, ts, v, 0.0, c, stale)
                 if start and not stale and not ex:
-                    out.append(info.prefix_st + _F_ST_TS_VAL.pack(0x11, start, 0x19, ts, 0x21, v))
+                    out.append(info.prefix + _F_ST_TS_VAL.pack(0x11, start, 0x19, ts, 0x21, v))
                 else:
                     out.append(self._number_point(info.attrs, start, ts, v, stale, ex))
             return out
@@ -879,9 +889,7 @@ class Translator:
                 return None
             counts.append(int(last))
         ts = g.ts * _NS_PER_MS
-        start = self._start(
-            st, g, g.state_key, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale
-        )
+        start = self._start(st, g, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale)
         parts = [g.attrs]
         if start:
             parts.append(_pb.fixed64(2, start))
@@ -907,9 +915,7 @@ class Translator:
         if not stale and not 0 <= g.count < _U64:
             return None
         ts = g.ts * _NS_PER_MS
-        start = self._start(
-            st, g, g.state_key, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale
-        )
+        start = self._start(st, g, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale)
         parts = [g.attrs]
         if start:
             parts.append(_pb.fixed64(2, start))
@@ -932,6 +938,8 @@ class Translator:
         resources: dict[int, _Resource] = {}
         for m in touched:
             pts = self._finish_metric(st, m)
+            # Release the scrape's buffers now: they would stay alive until the next scrape.
+            m.points, m.pending, m.created, m.groups = [], [], {}, []
             if pts:
                 resources[id(m.res)] = m.res
                 order.setdefault(id(m.res), {}).setdefault(m.scope, []).append((m, pts))
