@@ -198,6 +198,21 @@ def main() -> int:
         f"scrape-agent, warm cache  : {min(warm) * 1e6 / n:7.2f} µs/point  "
         f"({size / 1e6:.1f} MB in {len(out)} requests of <= 8192 points)"
     )
+    import gc
+    import tracemalloc
+
+    del tr
+    gc.collect()
+    tracemalloc.start()
+    tr = Translator(agent, env={})
+    tr.translate(b1)
+    gc.collect()
+    retained, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(
+        f"translator state          : {retained / n:7.0f} B/series retained between scrapes, "
+        f"{peak / 1e6:.0f} MB peak during a cold {n}-sample scrape"
+    )
     per_req = [e.payload for e in out]
     for level in (1, 6):
         t, comp = timeit(
