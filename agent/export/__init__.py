@@ -11,7 +11,8 @@ Public API::
 
 One sender task sends the oldest queued batches (several small ones coalesced into one request
 up to ``queue.batch_max_points``/``batch_max_bytes``: concatenated requests are a valid request)
-and removes them once the backend accepted them - or rejected them for good (4xx). Retryable
+and removes them once the backend accepted them - or rejected them for good (4xx; a rejected
+coalesced request is first retried batch by batch so only the bad batch is dropped). Retryable
 failures back off exponentially from ``queue.retry_initial`` to ``queue.retry_max`` with full
 jitter, or wait what ``Retry-After``/gRPC ``RetryInfo`` asked. Nothing is dropped for being old:
 only the ``queue.max_bytes`` bound drops data (the oldest first). See ``agent.export.queue`` for
@@ -187,8 +188,12 @@ class Exporter:
         wake = self._wake
         assert q is not None and sender is not None and wake is not None
         attempt = 0
+        solo = 0  # after a rejected coalesced request: send its batches one by one
         while not self._stopping:
-            entries = q.peek_many(self.qcfg.batch_max_points, self.qcfg.batch_max_bytes)
+            if solo > 0:
+                entries = q.peek_many(1, 1)
+            else:
+                entries = q.peek_many(self.qcfg.batch_max_points, self.qcfg.batch_max_bytes)
             if not entries:
                 wake.clear()
                 await wake.wait()
@@ -205,6 +210,11 @@ class Exporter:
             except Exception as e:  # a bug, not the backend: keep the data and keep going
                 log.exception("export: unexpected error while sending")
                 result = SendResult(False, True, error=f"{type(e).__name__}: {e}")
+            if not result.ok and not result.retryable and len(entries) > 1:
+                # One bad batch must not take the others down with it: isolate it.
+                solo = len(entries)
+                continue
+            solo = max(0, solo - 1) if result.ok or not result.retryable else solo
             self._account(result, entries)
             if result.ok or not result.retryable:
                 q.ack(entries)

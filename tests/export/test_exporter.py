@@ -473,3 +473,25 @@ def test_translate_then_export_end_to_end(protocol: str) -> None:
         for p in rx.points():
             assert p.resource["service.name"] == "api"
             assert p.point.time_unix_nano == 1_700_000_000_000 * 1_000_000
+
+
+def test_rejected_coalesced_request_only_drops_the_bad_batch() -> None:
+    with OTLPReceiver() as rx:
+        rx.down()
+
+        async def main() -> None:
+            ex = Exporter(agent(rx.http_endpoint))
+            await ex.start()
+            for n in range(4):
+                ex.submit(payload(n))
+            await wait_for(lambda: ex.stats().retries >= 1)
+            # The 4 batches go out together: rejected; then one by one: only the first fails.
+            rx.script(Reply(status=400), Reply(status=400))
+            rx.up()
+            await wait_for(lambda: ex.stats().queued_batches == 0)
+            await ex.stop()
+            st = ex.stats()
+            assert st.rejected_points == 1 and st.failed_batches == 1 and st.sent_points == 3
+
+        run(main)
+        assert values(rx) == [1000.0, 2000.0, 3000.0]
