@@ -18,6 +18,11 @@ jitter, or wait what ``Retry-After``/gRPC ``RetryInfo`` asked. Nothing is droppe
 only the ``queue.max_bytes`` bound drops data (the oldest first). See ``agent.export.queue`` for
 the on-disk format, fsync policy and the at-least-once guarantee (a crash can re-send the one
 in-flight request), and ``agent.export.sender`` for endpoints and retry codes.
+
+Config reload: a new Exporter started on the ``storage_path`` of a running one takes its disk
+queue over (the old one stops sending at once, its in-flight request may be re-sent); the old
+one's ``stop()`` then returns immediately. Without ``storage_path`` each keeps its own memory
+queue and the old one drains it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -40,6 +46,8 @@ __all__ = ["ExportStats", "Exporter"]
 log = logging.getLogger("agent.export")
 
 _SYNC_INTERVAL = 1.0
+# Disk queues in use in this process, by directory: (queue, owning Exporter).
+_OPEN_QUEUES: dict[str, tuple[DiskQueue, Exporter]] = {}
 
 
 @dataclass(slots=True)
@@ -78,6 +86,7 @@ class Exporter:
         self._stopping = False
         self._st = ExportStats()
         self._pending: list[EncodedBatch] = []  # submitted before start()
+        self._released = False  # our disk queue was handed over to a newer Exporter
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -85,8 +94,23 @@ class Exporter:
         if self._task is not None:
             return
         if self.storage_path:
-            path = self.storage_path
-            self._queue = await asyncio.to_thread(DiskQueue, path, self.qcfg.max_bytes)
+            key = os.path.realpath(self.storage_path)
+            held = _OPEN_QUEUES.get(key)
+            if held is not None and held[1] is not self:
+                # A config reload: the previous exporter on this directory hands its queue
+                # over (one reader/writer per directory; nothing is re-read or lost).
+                q, previous = held
+                await previous._release_queue()
+                q.max_bytes = max(1, self.qcfg.max_bytes)
+                q.append_room()
+                self._queue = q
+                log.info("export: took over the queue in %s (%d batches)", q.path, len(q))
+            else:
+                self._queue = await asyncio.to_thread(
+                    DiskQueue, self.storage_path, self.qcfg.max_bytes
+                )
+            assert isinstance(self._queue, DiskQueue)
+            _OPEN_QUEUES[key] = (self._queue, self)
         else:
             self._queue = MemoryQueue(self.qcfg.max_bytes)
         for b in self._pending:
@@ -102,6 +126,9 @@ class Exporter:
 
     def submit(self, batch: EncodedBatch) -> None:
         """Queue one encoded request. Never blocks and never awaits."""
+        if self._released:
+            log.debug("export: submit to an exporter whose queue was taken over; ignored")
+            return
         if self._queue is None:
             self._pending.append(batch)
             return
@@ -109,18 +136,12 @@ class Exporter:
         if self._wake is not None:
             self._wake.set()
 
-    async def stop(self, drain_timeout: float | None = None) -> None:
-        if self._task is None:
-            if self._pending:
-                log.warning("export: stopped before start(); %d batches lost", len(self._pending))
-                self._pending.clear()
-            return
-        timeout = self.qcfg.drain_timeout if drain_timeout is None else drain_timeout
-        q = self._queue
-        assert q is not None
-        deadline = time.monotonic() + max(0.0, timeout)
-        while len(q) and time.monotonic() < deadline and not self._task.done():
-            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    async def _release_queue(self) -> None:
+        """Stop using the disk queue: another Exporter takes it over."""
+        self._released = True
+        await self._cancel_tasks()
+
+    async def _cancel_tasks(self) -> None:
         self._stopping = True
         for t in (self._task, self._sync_task):
             if t is not None:
@@ -134,6 +155,26 @@ class Exporter:
             with contextlib.suppress(Exception):
                 await self._sender.close()
             self._sender = None
+
+    async def stop(self, drain_timeout: float | None = None) -> None:
+        if self._released:
+            await self._cancel_tasks()
+            return
+        if self._task is None:
+            if self._pending:
+                log.warning("export: stopped before start(); %d batches lost", len(self._pending))
+                self._pending.clear()
+            return
+        timeout = self.qcfg.drain_timeout if drain_timeout is None else drain_timeout
+        q = self._queue
+        assert q is not None
+        deadline = time.monotonic() + max(0.0, timeout)
+        while len(q) and time.monotonic() < deadline and self._task and not self._task.done():
+            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        if self._released:  # taken over while draining
+            await self._cancel_tasks()
+            return
+        await self._cancel_tasks()
         left = len(q)
         if left:
             if isinstance(q, DiskQueue):
@@ -150,6 +191,10 @@ class Exporter:
                     left,
                     q.queued_points,
                 )
+        if isinstance(q, DiskQueue):
+            key = os.path.realpath(q.path)
+            if _OPEN_QUEUES.get(key, (None, None))[1] is self:
+                del _OPEN_QUEUES[key]
         await asyncio.to_thread(q.close)
 
     # ------------------------------------------------------------------ stats

@@ -132,6 +132,10 @@ class Queue:
         self._released(e)
         return e
 
+    def append_room(self) -> None:
+        """Apply a (possibly lowered) ``max_bytes`` now."""
+        self._make_room(0)
+
     def _make_room(self, size: int) -> None:
         dropped = 0
         while self.entries and self.queued_bytes + size > self.max_bytes:
@@ -202,7 +206,8 @@ class DiskQueue(Queue):
         self._dirty = False
         self._cursor: tuple[int, int] = (0, 0)
         self._replay()
-        self._open_segment(max([self._write_seg, *self._segments()], default=0) + 1)
+        # New segments must sort after the cursor's, or a later replay would skip them as sent.
+        self._open_segment(max([self._write_seg, self._cursor[0], *self._segments()]) + 1)
 
     # -- files --
 
@@ -399,11 +404,10 @@ class DiskQueue(Queue):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._read_fds.clear()
-        # An empty active segment is noise for the next run.
+        # An active segment whose records were all sent (or dropped) is dead weight.
         if self._live.get(self._write_seg, 0) == 0:
             with contextlib.suppress(OSError):
-                if os.path.getsize(self._seg_path(self._write_seg)) == 0:
-                    os.unlink(self._seg_path(self._write_seg))
+                os.unlink(self._seg_path(self._write_seg))
 
 
 def age_seconds(created: float | None) -> float:

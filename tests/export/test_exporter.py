@@ -495,3 +495,55 @@ def test_rejected_coalesced_request_only_drops_the_bad_batch() -> None:
 
         run(main)
         assert values(rx) == [1000.0, 2000.0, 3000.0]
+
+
+def test_reload_hands_the_disk_queue_over(tmp_path: Path) -> None:
+    qdir = str(tmp_path / "q")
+    with OTLPReceiver() as rx:
+        rx.down()
+
+        async def main() -> None:
+            old = Exporter(agent(rx.http_endpoint), storage_path=qdir)
+            await old.start()
+            for n in range(5):
+                old.submit(payload(n))
+            await wait_for(lambda: old.stats().retries >= 1)
+            new = Exporter(agent(rx.http_endpoint, retry_initial=0.01), storage_path=qdir)
+            await new.start()  # takes the queue over: no second reader of the same files
+            await old.stop(5.0)  # returns at once, leaves the queue alone
+            assert new.stats().queued_batches == 5
+            new.submit(payload(5))
+            rx.up()
+            await wait_for(lambda: new.stats().queued_batches == 0)
+            await new.stop()
+            assert new.stats().sent_points == 6
+
+        run(main)
+        assert values(rx) == [n * 1000.0 for n in range(6)]
+        assert not list(Path(qdir).glob("seg-*.q"))  # all sent: no segment left behind
+
+
+def test_segments_after_a_fully_acked_restart_are_replayed(tmp_path: Path) -> None:
+    qdir = str(tmp_path / "q")
+    for _round in range(3):  # each run sends everything; the cursor moves on
+        q = DiskQueue(qdir, 1 << 20)
+        for n in range(3):
+            q.append(payload(n))
+        q.ack(q.peek_many(100, 1 << 30))
+        q.close()
+    q = DiskQueue(qdir, 1 << 20)
+    q.append(payload(7))
+    q.append(payload(8))
+    q.close()  # not sent
+    q = DiskQueue(qdir, 1 << 20)
+    got = [
+        ExportMetricsServiceRequest.FromString(asyncio.run(q.read(e)))
+        .resource_metrics[0]
+        .scope_metrics[0]
+        .metrics[0]
+        .gauge.data_points[0]
+        .as_double
+        for e in list(q.entries)
+    ]
+    assert got == [7000.0, 8000.0]
+    q.close()
