@@ -198,7 +198,6 @@ class DiskQueue(Queue):
             segment_bytes = max(64 * 1024, min(SEGMENT_BYTES, max_bytes // 8))
         self.segment_bytes = segment_bytes
         os.makedirs(path, exist_ok=True)
-        self._read_fds: dict[int, int] = {}
         self._live: dict[int, int] = {}  # segment -> entries still queued in it
         self._write_seg = -1
         self._write_fd = -1
@@ -229,12 +228,6 @@ class DiskQueue(Queue):
         self._write_fd = os.open(self._seg_path(n), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._write_off = os.fstat(self._write_fd).st_size
         self._live.setdefault(n, 0)
-
-    def _read_fd(self, seg: int) -> int:
-        fd = self._read_fds.get(seg)
-        if fd is None:
-            fd = self._read_fds[seg] = os.open(self._seg_path(seg), os.O_RDONLY)
-        return fd
 
     def _load_cursor(self) -> tuple[int, int]:
         try:
@@ -365,8 +358,11 @@ class DiskQueue(Queue):
         self._live[self._write_seg] = self._live.get(self._write_seg, 0) + 1
 
     async def read(self, entry: Entry) -> bytes:
-        fd = self._read_fd(entry.segment)
-        return await asyncio.to_thread(os.pread, fd, entry.size, entry.offset)
+        # A private fd per read: the segment may be released (and unlinked) by the event loop
+        # while the worker thread reads it; a shared fd could be closed and its number reused.
+        return await asyncio.to_thread(
+            _pread, self._seg_path(entry.segment), entry.size, entry.offset
+        )
 
     def _released(self, e: Entry) -> None:
         self._cursor = (e.segment, e.end)
@@ -380,9 +376,6 @@ class DiskQueue(Queue):
 
     def _unlink(self, seg: int) -> None:
         self._live.pop(seg, None)
-        fd = self._read_fds.pop(seg, None)
-        if fd is not None:
-            os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(self._seg_path(seg))
 
@@ -400,14 +393,21 @@ class DiskQueue(Queue):
                 os.fsync(self._write_fd)
             os.close(self._write_fd)
             self._write_fd = -1
-        for fd in self._read_fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._read_fds.clear()
         # An active segment whose records were all sent (or dropped) is dead weight.
         if self._live.get(self._write_seg, 0) == 0:
             with contextlib.suppress(OSError):
                 os.unlink(self._seg_path(self._write_seg))
+
+
+def _pread(path: str, size: int, offset: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise OSError(f"{path}: short read at offset {offset} ({len(data)} of {size} bytes)")
+    return data
 
 
 def age_seconds(created: float | None) -> float:
