@@ -116,7 +116,7 @@ class Exporter:
         for b in self._pending:
             self._queue.append(b)
         self._pending.clear()
-        self._sender = make_sender(self.otlp)
+        self._sender = make_sender(self.otlp, self.qcfg.retry_initial, self.qcfg.retry_max)
         self._wake = asyncio.Event()
         self._wake.set()
         self._stopping = False
@@ -248,6 +248,9 @@ class Exporter:
             except OSError as e:
                 # The record can't be read back (file removed?): drop it rather than spin.
                 log.error("export queue: cannot read a queued batch: %s; dropped", e)
+                if len(q) and q.entries[0].seq == entries[0].seq:
+                    q.dropped_batches += 1
+                    q.dropped_points += entries[0].points
                 q.ack(entries[:1])
                 continue
             try:

@@ -155,7 +155,9 @@ class HTTPSender:
 
 
 class GRPCSender:
-    def __init__(self, cfg: OTLPConfig) -> None:
+    def __init__(
+        self, cfg: OTLPConfig, reconnect_ms: float = 1000.0, max_reconnect_ms: float = 30000.0
+    ) -> None:
         import grpc
         import grpc.aio
 
@@ -171,6 +173,11 @@ class GRPCSender:
         options: list[tuple[str, Any]] = [
             ("grpc.primary_user_agent", USER_AGENT),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            # Reconnect about as fast as our own retries; grpc's default backoff grows to 120 s,
+            # which would keep failing fast long after the backend is back.
+            ("grpc.initial_reconnect_backoff_ms", int(reconnect_ms)),
+            ("grpc.min_reconnect_backoff_ms", int(reconnect_ms)),
+            ("grpc.max_reconnect_backoff_ms", int(max(reconnect_ms, max_reconnect_ms))),
         ]
         compression = (
             grpc.Compression.Gzip
@@ -262,7 +269,9 @@ def _grpc_retry_delay(err: Any) -> float | None:
     return None
 
 
-def make_sender(cfg: OTLPConfig) -> HTTPSender | GRPCSender:
+def make_sender(
+    cfg: OTLPConfig, retry_initial: float = 1.0, retry_max: float = 30.0
+) -> HTTPSender | GRPCSender:
     if cfg.protocol.lower() == "grpc":
-        return GRPCSender(cfg)
+        return GRPCSender(cfg, max(10.0, retry_initial * 1000), max(10.0, retry_max * 1000))
     return HTTPSender(cfg)

@@ -547,3 +547,23 @@ def test_segments_after_a_fully_acked_restart_are_replayed(tmp_path: Path) -> No
     ]
     assert got == [7000.0, 8000.0]
     q.close()
+
+
+def test_grpc_backend_down_then_up_nothing_lost(tmp_path: Path) -> None:
+    with OTLPReceiver(http=False, grpc=True) as rx:
+        rx.down()
+
+        async def main() -> None:
+            ex = Exporter(agent(rx.grpc_endpoint, "grpc"), storage_path=str(tmp_path / "q"))
+            await ex.start()
+            for n in range(4):
+                ex.submit(payload(n))
+            await wait_for(lambda: ex.stats().retries >= 2)
+            assert "UNAVAILABLE" in ex.stats().last_error
+            rx.up()
+            await wait_for(lambda: ex.stats().queued_points == 0)
+            await ex.stop()
+            assert ex.stats().sent_points == 4
+
+        run(main)
+        assert values(rx) == [n * 1000.0 for n in range(4)]
