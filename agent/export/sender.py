@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import gzip
+import logging
 import ssl
 import time
 import urllib.parse
@@ -33,6 +34,8 @@ import httpx
 
 from agent import __version__
 from agent.config._types import OTLPConfig
+
+log = logging.getLogger("agent.export")
 
 __all__ = ["GRPCSender", "HTTPSender", "SendResult", "make_sender", "metrics_url"]
 
@@ -186,6 +189,11 @@ class GRPCSender:
         )
         if secure:
             tls = cfg.tls
+            if tls.insecure_skip_verify:
+                log.warning(
+                    "otlp.tls.insecure_skip_verify is not supported for gRPC (grpcio cannot skip "
+                    "verification); set tls.ca_file to the backend's CA instead"
+                )
 
             def _read(path: str) -> bytes | None:
                 if not path:
