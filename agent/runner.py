@@ -270,6 +270,7 @@ class TranslateWorker:
         self.max_pending_samples = max_pending_samples
         self.dropped_batches = 0
         self.dropped_samples = 0
+        self._overloaded = False
         self._lock = threading.Lock()
         self._errors = logs.StateLog(log)
         self._thread = threading.Thread(target=self._run, name="translate", daemon=True)
@@ -290,15 +291,17 @@ class TranslateWorker:
                 self._pending += 1
                 self._pending_samples += n
                 overloaded = False
-        self._errors.update(
-            "backlog",
-            "failing" if overloaded else "ok",
-            "translation backlog full: scrapes are dropped"
-            if overloaded
-            else "translation keeps up again",
-            pending_samples=self._pending_samples,
-            job=batch.target.job,
-        )
+        if overloaded != self._overloaded:
+            self._overloaded = overloaded
+            self._errors.update(
+                "backlog",
+                "failing" if overloaded else "ok",
+                "translation backlog full: scrapes are dropped"
+                if overloaded
+                else "translation keeps up again",
+                pending_samples=self._pending_samples,
+                job=batch.target.job,
+            )
         if not overloaded:
             self._q.put(("batch", batch))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,29 @@ def test_listen_address_in_use_exits_1(
         assert agent.wait(20) == 1
     out = agent.log()
     assert "cannot listen" in out and f"127.0.0.1:{port}" in out and "Traceback" not in out
+
+
+def test_reload_with_a_new_otlp_endpoint_switches_exporters(
+    env: dict[str, Any], start_agent: Callable[..., Any], until: Callable[..., bool]
+) -> None:
+    rx = env["rx"]
+    agent = start_agent(config(env), "--config.watch-interval=0")
+    agent.wait_ready()
+    assert until(lambda: rx.points_total > 0), agent.log()
+    with OTLPReceiver() as rx2:
+        agent.config.write_text(config(env).replace(rx.http_endpoint, rx2.http_endpoint))
+        assert agent.post("/-/reload").status_code == 200
+        switched_ns = time.time_ns()
+
+        def newest(r: OTLPReceiver) -> int:
+            return max(
+                (p.point.time_unix_nano for p in points(r, "http_requests_total")), default=0
+            )
+
+        # wait for two scrapes made after the switch to arrive at the new endpoint
+        assert until(lambda: newest(rx2) > switched_ns + 1_000_000_000), agent.log()
+        p = points(rx2, "http_requests_total")[-1]
+        assert p.resource["service.name"] == "app" and p.attributes["cluster"] == "e2e"
+        # nothing scraped after the switch went to the old endpoint
+        assert newest(rx) < switched_ns
+        assert "export settings changed" in agent.log()
