@@ -449,6 +449,8 @@ class Agent:
         """Load, start everything, serve until SIGTERM/SIGINT, drain; the exit code."""
         from agent.config import ConfigError
 
+        loop = asyncio.get_running_loop()
+        self._install_signals(loop)  # first: a SIGHUP during start-up must not kill us
         try:
             cfg, digest = await asyncio.to_thread(self._load)
         except ConfigError as e:
@@ -470,8 +472,6 @@ class Agent:
                 extra={"file": self.opts.config_file},
             )
             return 1
-        loop = asyncio.get_running_loop()
-        self._install_signals(loop)
         host, port = parse_listen_address(self.opts.listen_address)
         self.server = AgentServer(self, host, port, hostname=socket.gethostname())
         try:
@@ -681,6 +681,8 @@ class Agent:
         async with self._reload_lock:
             if self._stopping:
                 return "shutting down"
+            if self.cfg is None:
+                return "still starting; try again in a moment"
             try:
                 cfg, digest = await asyncio.to_thread(self._load)
             except (ConfigError, OSError) as e:
