@@ -207,7 +207,7 @@ def test_queue_bound_drops_oldest_rss_flat_scraping_unaffected(
     rss_full = agent.rss_mb()
     scrapes_full = agent.metric("scrape_agent_scrapes_total")
     t_full = time.monotonic()
-    time.sleep(6)
+    time.sleep(4)
     rss_later = agent.rss_mb()
     rate = (agent.metric("scrape_agent_scrapes_total") - scrapes_full) / (time.monotonic() - t_full)
     queued = agent.metric("scrape_agent_export_queue_bytes")
@@ -222,7 +222,7 @@ def test_queue_bound_drops_oldest_rss_flat_scraping_unaffected(
     after_outage = got[before:]
     print(
         f"\nqueue bound 200KiB: queued {queued / 1024:.0f} KiB; dropped {dropped_pts:.0f} points "
-        f"in {dropped_batches:.0f} batches; RSS at bound {rss_full:.1f} MB, 6 s later "
+        f"in {dropped_batches:.0f} batches; RSS at bound {rss_full:.1f} MB, 4 s later "
         f"{rss_later:.1f} MB; scrape rate while full {rate:.2f}/s (4 targets at 2/s = 8/s); "
         f"exported {exported:.0f} points; big target delivered after outage: "
         f"{after_outage[:1]}..{after_outage[-1:]} of {big.n} scrapes"

@@ -91,7 +91,7 @@ scrape_agent:
     b_at_resync = pages["b"].n
     # no duplicate loops: one target, one scrape per interval
     n0, t0 = pages["a"].n, time.monotonic()
-    time.sleep(3)
+    time.sleep(2)
     rate_a = (pages["a"].n - n0) / (time.monotonic() - t0)
     ts = agent.targets()
     urls = [t["scrapeUrl"] for t in ts]

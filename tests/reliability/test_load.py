@@ -58,7 +58,7 @@ def test_200_targets_keep_their_schedule(start_agent: Callable[..., AgentProcess
         agent.wait_ready()
         assert wait_until(lambda: all(p.n >= 1 for p in pages), INTERVAL * 3), agent.log()
         cpu0, t0 = agent.cpu_seconds(), time.monotonic()
-        assert wait_until(lambda: all(p.n >= 3 for p in pages), INTERVAL * 4, step=0.2)
+        assert wait_until(lambda: all(p.n >= 2 for p in pages), INTERVAL * 3, step=0.2)
         cpu = (agent.cpu_seconds() - cpu0) / (time.monotonic() - t0)
         rss = agent.rss_mb()
         ups = len([t for t in agent.targets() if t["health"] == "up"])
@@ -72,6 +72,6 @@ def test_200_targets_keep_their_schedule(start_agent: Callable[..., AgentProcess
         f"RSS {rss:.0f} MB; {ups} up; exported {exported:.0f} points"
     )
     assert ups == TARGETS
-    assert len(devs) >= TARGETS * 2
+    assert len(devs) >= TARGETS
     assert worst < INTERVAL * 0.10
     assert exported > 0

@@ -145,8 +145,8 @@ def test_bad_targets_fail_clearly_good_ones_keep_schedule_rss_bounded(
 @pytest.mark.xfail(
     strict=True,
     reason="sample_limit does not stop reading: without body_size_limit a 10M-series body is "
-    "buffered until scrape_timeout (~200 MB per 3 s scrape, RSS +280 MB) before the limit is "
-    "checked (agent/scrape/http.py:ScrapeClient._read_limited + loop.ScrapeLoop._scrape)",
+    "read until scrape_timeout (25-250 MB per scrape measured, RSS +30-285 MB) before "
+    "the limit is checked (agent/scrape/http.py:ScrapeClient._read_limited + loop.ScrapeLoop._scrape)",
 )
 def test_sample_limit_alone_stops_a_10m_series_stream(
     start_agent: Callable[..., AgentProcess],
@@ -155,8 +155,8 @@ def test_sample_limit_alone_stops_a_10m_series_stream(
         agent = start_agent(f"""
 scrape_configs:
   - job_name: huge_samples
-    scrape_interval: 3s
-    scrape_timeout: 3s
+    scrape_interval: 2s
+    scrape_timeout: 2s
     sample_limit: 1000
     static_configs: [{{targets: ['{huge.address}']}}]
 scrape_agent:
@@ -172,4 +172,5 @@ scrape_agent:
             f"body in {t['lastScrapeDuration']:.1f}s; peak RSS +{grew:.0f} MB; "
             f"lastError={t['lastError']!r}"
         )
-        assert huge.sent_bytes < 10e6, "the agent kept reading far past sample_limit"
+        # 1000 samples are ~30 KB of this body; allow 60 times that
+        assert huge.sent_bytes < 2e6, "the agent kept reading far past sample_limit"
