@@ -116,6 +116,8 @@ _DBL = struct.Struct("<d")
 _TEMPORALITY_CUMULATIVE = b"\x10\x02"
 _MONOTONIC = b"\x18\x01"
 _U64 = float(1 << 64)
+_MAX_MS = ((1 << 64) - 1) // 1_000_000  # timestamps past this don't fit fixed64 nanoseconds
+_MAX_CREATED_S = _MAX_MS / 1000.0
 _MKey = tuple[str, str, bytes, str]  # (job, instance, encoded scope, metric name)
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -188,6 +190,9 @@ def _otlp_kind(prom_type: str) -> tuple[int, bool]:
 
 
 def _created_ns(seconds: float) -> int:
+    """The receiver's timestampFromFloat64; 0 (= no created time) when not representable."""
+    if not 0 < seconds < _MAX_CREATED_S:
+        return 0
     secs = int(seconds)
     return secs * 1_000_000_000 + int((seconds - secs) * 1e9)
 
@@ -493,11 +498,17 @@ class Translator:
         touched_res: list[_Resource] = []
         n_in = 0
         stale_n = 0
+        bad_ts = 0
         build = self._build
         ts_val = _F_TS_VAL.pack
         for samples in (batch.samples, batch.report):
             n_in += len(samples)
             for s in samples:
+                if not 0 <= s.timestamp_ms <= _MAX_MS:
+                    # Not representable in OTLP (fixed64 ns since 1970): drop the sample, not
+                    # the scrape. Prometheus' TSDB would refuse it as out of bounds too.
+                    bad_ts += 1
+                    continue
                 info = series_get(s.labels)
                 if info is None:
                     info = build(st, batch, s)
@@ -580,6 +591,14 @@ class Translator:
                 res.extra = {}
         stats.samples_in += n_in
         stats.stale_points += stale_n
+        if bad_ts:
+            stats.dropped_points += bad_ts
+            log.debug(
+                "job=%r instance=%r: dropped %d samples with a timestamp outside 1970..2554",
+                batch.target.job,
+                batch.target.instance,
+                bad_ts,
+            )
         if gen % _SWEEP_EVERY == 0:
             self._sweep(st)
         return self._assemble(st, touched)
@@ -605,6 +624,8 @@ class Translator:
         e = s.exemplar
         assert e is not None
         ts_ms = e.timestamp_ms if e.timestamp_ms is not None else s.timestamp_ms
+        if not 0 <= ts_ms <= _MAX_MS:
+            ts_ms = s.timestamp_ms
         parts = [_F_TS.pack(0x11, ts_ms * _NS_PER_MS), b"\x19", _DBL.pack(e.value)]
         for k, v in e.labels:
             lk = k.lower()
@@ -809,8 +830,8 @@ class Translator:
         stale: bool,
     ) -> int:
         start_state = holder.state
-        if created:
-            cns = _created_ns(created)
+        cns = _created_ns(created) if created else 0
+        if cns:
             if start_state is None:
                 holder.state = _Start(cns, v, vsum, st.gen)
             elif not stale:
@@ -828,7 +849,7 @@ class Translator:
         if stale:
             return start_state.start
         if v < start_state.prev or vsum < start_state.prev_sum:
-            start_state.start = ts - _NS_PER_MS
+            start_state.start = max(1, ts - _NS_PER_MS)
             self.stats.resets += 1
         start_state.prev = v
         start_state.prev_sum = vsum

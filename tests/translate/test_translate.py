@@ -541,3 +541,24 @@ def test_never_raises_on_bad_input() -> None:
     out = t.translate(batch(weird, {"h": MetricMeta("histogram"), "s": MetricMeta("summary")}))
     decode(out)  # valid protobuf whatever came in
     assert t.stats.errors == 0
+
+
+def test_unrepresentable_timestamps_drop_the_sample_not_the_scrape() -> None:
+    t = tr()
+    meta = {"c": MetricMeta("counter"), "h": MetricMeta("histogram")}
+    bad_ex = Exemplar(labels_from_mapping({"trace_id": "ab"}), 1.0, -5)
+    samples = [
+        S("g", 1, -1),  # negative
+        S("g2", 1, 12345678901234567890),  # past fixed64 nanoseconds
+        S("ok", 2, 1000, ex=bad_ex),
+        S("c_total", 3, 1000),
+        S("c_created", math.inf, 1000),  # not a usable created time: ignored
+        S("h_count", 1, 1000),
+        S("h_created", -7, 1000),
+    ]
+    m = metrics(decode(t.translate(batch(samples, meta, report=[S("up", 1)]))))
+    assert set(m) == {"ok", "c_total", "h", "up"}
+    assert m["ok"].gauge.data_points[0].exemplars[0].time_unix_nano == 1000 * 1_000_000
+    assert m["c_total"].sum.data_points[0].start_time_unix_nano == 1_000_000_000
+    assert m["h"].histogram.data_points[0].start_time_unix_nano == 1_000_000_000
+    assert t.stats.dropped_points == 2 and t.stats.errors == 0
