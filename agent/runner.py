@@ -542,6 +542,8 @@ class Agent:
             digest = hashlib.sha256(f.read()).hexdigest()
         cfg = load(self.opts.config_file)
         logs.register_secrets(_secret_values(cfg))
+        for w in getattr(cfg, "warnings", ()):
+            log.warning(f"configuration warning: {w}", extra={"file": self.opts.config_file})
         return cfg, digest
 
     async def _start_pipeline(self, cfg: Any, loop: asyncio.AbstractEventLoop) -> None:
@@ -620,8 +622,11 @@ class Agent:
 
     def _sink(self, batch: ScrapeBatch) -> None:
         """Called once per scrape by the scrape manager, on the loop; never blocks."""
-        self.stats.observe_batch(batch)
-        self._note_health(batch)
+        try:
+            self.stats.observe_batch(batch)
+            self._note_health(batch)
+        except Exception:  # bookkeeping must never cost the data
+            log.exception("self-metrics bookkeeping failed", extra={"job": batch.target.job})
         if self._worker is not None:
             self._worker.put(batch)
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import re
 import threading
 import time
@@ -198,6 +199,10 @@ def as_dict(stats: Any) -> dict[str, Any]:
     return dict(stats)
 
 
+def _finite(v: float) -> float:
+    return v if math.isfinite(v) else 0.0
+
+
 def _report_values(report: Sequence[Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for s in report:
@@ -235,7 +240,12 @@ class SelfStats:
     def observe_batch(self, batch: ScrapeBatch) -> None:
         """One call per scrape: reads the batch's report series, never its samples."""
         r = _report_values(batch.report)
-        up = r.get("up", 1.0) == 1.0
+        up_value = r.get("up", 1.0)
+        if up_value != up_value:
+            # End-of-run staleness of a departed target: its report series are stale markers
+            # (NaN). Not a scrape; nothing to count.
+            return
+        up = up_value == 1.0
         job = batch.target.job
         c = self.jobs.get(job)
         if c is None:
@@ -243,9 +253,9 @@ class SelfStats:
                 c = self.jobs.setdefault(job, JobCounters())
         c.observe(
             up,
-            float(r.get("scrape_duration_seconds", 0.0)),
-            int(r.get("scrape_samples_scraped", 0)),
-            int(r.get("scrape_samples_post_metric_relabeling", len(batch.samples))),
+            _finite(r.get("scrape_duration_seconds", 0.0)),
+            int(_finite(r.get("scrape_samples_scraped", 0))),
+            int(_finite(r.get("scrape_samples_post_metric_relabeling", len(batch.samples)))),
             len(batch.samples),
         )
 

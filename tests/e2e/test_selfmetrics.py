@@ -147,3 +147,14 @@ def test_scrape_manager_counters_replace_own_figures() -> None:
     assert v[("scrape_agent_scrapes_total", (("job", "idle"),))] == 0
     # the duration histogram is the runner's own (one observation per scrape)
     assert v[("scrape_agent_scrape_duration_seconds_count", job)] == 1
+
+
+def test_stale_report_of_a_departed_target_is_not_a_scrape() -> None:
+    from agent.model import STALE_NAN
+
+    st = SelfStats()
+    st.observe_batch(_batch("ksm", 1, 0.2, 100, 60, 60))
+    st.observe_batch(_batch("ksm", STALE_NAN, STALE_NAN, STALE_NAN, STALE_NAN, 0))
+    v = _values(st)
+    assert v[("scrape_agent_scrapes_total", (("job", "ksm"),))] == 1
+    assert v[("scrape_agent_scrape_failures_total", (("job", "ksm"),))] == 0
