@@ -33,6 +33,12 @@ Decisions where the receiver gives no answer:
 - Histograms whose cumulative buckets decrease (or whose ``_count`` is below the last finite
   bucket), with a missing/bad ``le``, or without ``_count`` are dropped and counted in
   ``stats.dropped_points``; summaries without ``_count`` or with a bad ``quantile`` likewise.
+- A sample whose timestamp does not fit OTLP's fixed64 nanoseconds (before 1970, after 2554)
+  is dropped and counted (the receiver would wrap it around; Prometheus' TSDB refuses it); a
+  ``_created`` value that is not a usable time is ignored.
+- Requests are split so none exceeds ``queue.batch_max_points`` points or
+  ``queue.batch_max_bytes`` bytes (a single point larger than the byte limit still goes out,
+  alone). Memory: about 365 bytes per cached series (bench/otlp_bench.py).
 
 The hot path hand-encodes protobuf: each series' encoded attributes and point prefix are cached
 across scrapes, keyed by its ``Labels`` tuple.
