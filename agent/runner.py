@@ -387,6 +387,7 @@ class Agent:
         self._exporter: Any = None
         self._worker: TranslateWorker | None = None
         self._old_exporters: set[asyncio.Task[Any]] = set()
+        self._switch_buffer: list[EncodedBatch] | None = None
         self._synced = False
         self._targets_log = logs.StateLog(log)
         self._export_log = logs.StateLog(log)
@@ -673,6 +674,8 @@ class Agent:
 
     def _submit(self, encoded: list[EncodedBatch]) -> None:
         if self._exporter is None:
+            if self._switch_buffer is not None:  # exporter being replaced (disk queue)
+                self._switch_buffer.extend(encoded)
             return
         for e in encoded:
             self._exporter.submit(e)
@@ -740,19 +743,44 @@ class Agent:
 
         if old.otlp != new.otlp or old.queue != new.queue:
             log.info("export settings changed: starting a new exporter, draining the old one")
-            exporter = Exporter(new, storage_path=self.opts.storage_path)
-            await exporter.start()
-            previous, self._exporter = self._exporter, exporter
+            previous = self._exporter
+            if self.opts.storage_path and previous is not None:
+                # One disk queue, one owner: the old exporter drains and closes it first; the
+                # new one replays what is left. Meanwhile batches wait in memory.
+                self._exporter = None
+                self._switch_buffer = []
+                try:
+                    await previous.stop(old.queue.drain_timeout)
+                    previous = None
+                finally:
+                    exporter = Exporter(new, storage_path=self.opts.storage_path)
+                    await exporter.start()
+                    self._exporter = exporter
+                    buffered, self._switch_buffer = self._switch_buffer, None
+                    for e in buffered or ():
+                        exporter.submit(e)
+            else:
+                exporter = Exporter(new, storage_path=self.opts.storage_path)
+                await exporter.start()
+                self._exporter = exporter
             if previous is not None:
                 t = asyncio.create_task(previous.stop(old.queue.drain_timeout))
                 self._old_exporters.add(t)
                 t.add_done_callback(self._old_exporters.discard)
-        if (old.start_time, old.cluster_name, old.resource_attributes) != (
+        if (
+            old.start_time,
+            old.cluster_name,
+            old.resource_attributes,
+            old.queue.batch_max_points,
+            old.queue.batch_max_bytes,
+        ) != (
             new.start_time,
             new.cluster_name,
             new.resource_attributes,
+            new.queue.batch_max_points,
+            new.queue.batch_max_bytes,
         ) and self._worker is not None:
-            log.info("translation settings changed: start times are reset")
+            log.info("translation settings changed: a new translator starts (start times reset)")
             self._worker.replace(Translator(new))
 
     async def _watch_config(self) -> None:

@@ -293,11 +293,17 @@ def test_listen_address_in_use_exits_1(
     assert "cannot listen" in out and f"127.0.0.1:{port}" in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize("storage", [False, True], ids=["memory", "disk-queue"])
 def test_reload_with_a_new_otlp_endpoint_switches_exporters(
-    env: dict[str, Any], start_agent: Callable[..., Any], until: Callable[..., bool]
+    env: dict[str, Any],
+    start_agent: Callable[..., Any],
+    until: Callable[..., bool],
+    tmp_path: Path,
+    storage: bool,
 ) -> None:
     rx = env["rx"]
-    agent = start_agent(config(env), "--config.watch-interval=0")
+    extra = [f"--storage.path={tmp_path / 'queue'}"] if storage else []
+    agent = start_agent(config(env), "--config.watch-interval=0", *extra)
     agent.wait_ready()
     assert until(lambda: rx.points_total > 0), agent.log()
     with OTLPReceiver() as rx2:
