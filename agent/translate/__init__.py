@@ -870,7 +870,20 @@ class Translator:
         if kind == _SUM:
             out = []
             created = m.created
+            pack = _F_ST_TS_VAL.pack
+            gen = st.gen
+            fast = self._reset_points and not created
             for info, v, ts, ex in m.pending:
+                state = info.state
+                if fast and state is not None and not ex and v == v:
+                    # Steady state of a counter: known series, a value, no _created, no exemplar.
+                    if v < state.prev:
+                        state.start = max(1, ts - _NS_PER_MS)
+                        self.stats.resets += 1
+                    state.prev = v
+                    state.seen = gen
+                    out.append(info.prefix + pack(0x11, state.start, 0x19, ts, 0x21, v))
+                    continue
                 stale = v != v and is_stale_nan(v)
                 if stale:
                     self.stats.stale_points += 1
