@@ -694,6 +694,8 @@ class Translator:
         job = batch.target.job if job is None else job
         instance = batch.target.instance if instance is None else instance
         res = self._resource(st, batch, job, instance)
+        if not name:  # no metric name: nothing to call it in OTLP
+            return self._remember(st, labels, _Series(_R_DROP, None))
         if name == "target_info":
             info = _Series(_R_TARGET_INFO, None)
             info.res = res

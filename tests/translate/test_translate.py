@@ -539,8 +539,9 @@ def test_never_raises_on_bad_input() -> None:
         S("s", 1, quantile="x"),
     ]
     out = t.translate(batch(weird, {"h": MetricMeta("histogram"), "s": MetricMeta("summary")}))
-    decode(out)  # valid protobuf whatever came in
-    assert t.stats.errors == 0
+    assert metrics(decode(out)) == {}  # valid protobuf whatever came in; nothing usable
+    # the two h_ series form one (bad) group; the nameless sample; the bad quantile series
+    assert t.stats.errors == 0 and t.stats.dropped_points == 3
 
 
 def test_unrepresentable_timestamps_drop_the_sample_not_the_scrape() -> None:
