@@ -59,6 +59,7 @@ class ExportStats:
     sent_points: int = 0
     sent_batches: int = 0  # queued batches delivered (several may share one request)
     sent_requests: int = 0
+    sent_bytes: int = 0  # encoded (uncompressed) request bytes the backend accepted
     failed_batches: int = 0  # batches given up on because the backend rejected them (4xx)
     retries: int = 0  # failed attempts that were retried
     dropped_points: int = 0  # queue bound (max_bytes) reached: oldest dropped
@@ -258,6 +259,8 @@ class Exporter:
             except Exception as e:  # a bug, not the backend: keep the data and keep going
                 log.exception("export: unexpected error while sending")
                 result = SendResult(False, True, error=f"{type(e).__name__}: {e}")
+            if result.ok:
+                self._st.sent_bytes += len(payload)
             if not result.ok and not result.retryable and len(entries) > 1:
                 # One bad batch must not take the others down with it: isolate it.
                 solo = len(entries)

@@ -88,6 +88,9 @@ def test_http_delivery_headers_and_coalescing(compression: str) -> None:
             await ex.stop()
             st = ex.stats()
             assert st.sent_points == 1 + 19 * 3 and st.sent_batches == 20
+            assert st.sent_bytes == sum(len(payload(n, 3).payload) for n in range(1, 20)) + len(
+                payload(0).payload
+            )
             assert st.queued_batches == 0 and st.consecutive_failures == 0
             assert st.sent_requests <= 20  # small batches are coalesced into fewer requests
 
