@@ -215,14 +215,10 @@ def test_insecure_skip_verify_only_when_configured_with_a_warning(
     ), agent.log()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`run` never logs the config's warnings (insecure_skip_verify, ignored sections, "
-    "unset env vars): only check-config prints them (agent/runner.py:Agent._load)",
-)
 def test_run_logs_config_warnings(
     tls_env: dict[str, Any], start_agent: Callable[..., AgentProcess]
 ) -> None:
+    """Regression: `run` used to log none of the config's warnings (fixed in agent/runner.py)."""
     agent = start_agent(_tls_config(tls_env, insecure=True))
     agent.wait_ready()
     assert "insecure_skip_verify" in agent.log()
