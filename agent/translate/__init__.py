@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from agent import __version__
 from agent.config._types import AgentSection
 from agent.model import EncodedBatch, Labels, MetricMeta, Sample, ScrapeBatch, is_stale_nan
+from agent.scrape import gcpause
 from agent.translate import _pb
 from agent.translate.units import unit_word_to_ucum
 
@@ -71,6 +72,7 @@ DEFAULT_SCOPE_NAME = (
 STATE_TTL_SCRAPES = 10  # series (and their start-time state) unseen this many scrapes are dropped
 _SWEEP_EVERY = 5
 _KV_CACHE_MAX = 200_000
+_GC_PAUSE_SAMPLES = 10_000  # batches this big are translated with the cyclic GC paused
 
 # The receiver's internalMetricMetadata (receiver/prometheusreceiver/internal/metadata.go).
 INTERNAL_METADATA: dict[str, MetricMeta] = {
@@ -463,6 +465,10 @@ class Translator:
 
     def translate(self, batch: ScrapeBatch) -> list[EncodedBatch]:
         try:
+            if len(batch.samples) > _GC_PAUSE_SAMPLES:
+                # no cycles are made here; see agent/scrape/gcpause.py
+                with gcpause.paused():
+                    return self._translate(batch)
             return self._translate(batch)
         except Exception:  # never let bad data take the scrape loop down
             self.stats.errors += 1

@@ -1,0 +1,48 @@
+"""Pause the cyclic garbage collector while a big scrape is processed.
+
+Parsing and processing a 140k-sample page allocates hundreds of thousands of tuples and
+``Sample`` objects that live until the batch is translated. Each allocation burst makes
+CPython's collector run: hundreds of young collections per scrape and, because those objects
+survive into the oldest generation, a full collection that walks every cached series of every
+target (millions of objects) about once per scrape. None of that work finds garbage: scrape
+processing creates no reference cycles, everything is freed by reference counting. Measured
+with ``bench/stages_bench.py`` (KSM page): the collector was ~0.8 us of ~6 us per sample.
+
+:func:`paused` disables the collector for the duration of a ``with`` block; nested and
+concurrent blocks (worker threads of several targets, the translate thread) share one pause,
+and the collector is re-enabled when the last one ends, unless it was already disabled by
+someone else before the first one started. It runs normally between scrapes, so cyclic garbage
+made elsewhere (asyncio, HTTP clients) is still collected.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["paused"]
+
+_lock = threading.Lock()
+_depth = 0
+_owner = False  # did the first pauser disable the collector (it was enabled)?
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    global _depth, _owner
+    with _lock:
+        if _depth == 0:
+            _owner = gc.isenabled()
+            if _owner:
+                gc.disable()
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _owner:
+                _owner = False
+                gc.enable()
