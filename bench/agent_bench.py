@@ -1,12 +1,23 @@
 """End-to-end benchmark: the real `scrape-agent run` process vs Debian's Prometheus on the same page.
 
     python bench/agent_bench.py [--page ksm|cadvisor|histograms] [--interval 5] [--scrapes 6]
+                                [--profile FILE] [--env NAME=VALUE ...]
+    python bench/agent_bench.py --churn 0.1 [--scrapes 20] [--interval 4]   # agent only
+
+``--profile FILE`` samples the agent with py-spy over the measured window (collapsed stacks
+written to FILE, the top functions by own time printed). ``--env`` sets environment variables
+of the agent process only (e.g. ``MALLOC_ARENA_MAX=2``). ``--churn F`` runs the agent alone on
+a KSM page whose fraction F of pods gets new names and uids after every scrape (a rolling
+deployment each interval) and prints, per scrape, the agent's RSS and the translator's cached
+series, to show the caches stay bounded.
 
 Both processes scrape the same generated page from a local HTTP server (in this process) at the same
 interval, one after the other. The agent pushes OTLP to a local receiver that does not decode. For
 each we read the process' CPU time (utime + stime from /proc/PID/stat) over a window after warm-up,
 count the scrapes the target server saw from it in that window, and report CPU per scrape, CPU per
-sample and peak RSS (VmHWM). Prints both and the ratio. Prometheus is installed with apt-get when
+sample and peak RSS (VmHWM). Prints both and the ratio. The agent's "cold" figure is the CPU
+from its first scrape of the target to its second, per sample (every cache empty; includes
+anything else the process did in that interval). Prometheus is installed with apt-get when
 missing (root only); otherwise its column says it is absent.
 """
 
@@ -39,8 +50,7 @@ class PageServer:
     """Serves one page (pre-gzipped, so serving costs the benchmark process little)."""
 
     def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.gz = gzip.compress(body, 1)
+        self.set_page(body)
         self.hits: dict[str, int] = {}
         self.lock = threading.Lock()
         outer = self
@@ -53,7 +63,8 @@ class PageServer:
                 with outer.lock:
                     outer.hits[ua] = outer.hits.get(ua, 0) + 1
                 use_gz = "gzip" in self.headers.get("Accept-Encoding", "")
-                data = outer.gz if use_gz else outer.body
+                body, gz = outer.body, outer.gz
+                data = gz if use_gz else body
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
                 if use_gz:
@@ -69,6 +80,10 @@ class PageServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def set_page(self, body: bytes) -> None:
+        gz = gzip.compress(body, 1)
+        self.body, self.gz = body, gz
 
     def count(self, ua: str) -> int:
         with self.lock:
@@ -132,10 +147,15 @@ class Result:
     cpu: float
     samples: int
     rss_mb: float
+    cold_cpu: float = float("nan")
 
     @property
     def us_per_sample(self) -> float:
         return self.cpu / max(1, self.scrapes * self.samples) * 1e6
+
+    @property
+    def cold_us_per_sample(self) -> float:
+        return self.cold_cpu / max(1, self.samples) * 1e6
 
     @property
     def ms_per_scrape(self) -> float:
@@ -165,18 +185,140 @@ def measure(
     interval: float,
     warmup: int,
     scrapes: int,
+    profile: str = "",
+    env: dict[str, str] | None = None,
 ) -> Result:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    spy: subprocess.Popen[bytes] | None = None
     try:
         base = server.count(ua)
+        wait_scrapes(server, ua, base + 1, interval * 4 + 30, proc)
+        cold0 = cpu_seconds(proc.pid)
+        wait_scrapes(server, ua, base + 2, interval * 4 + 30, proc)
+        cold = cpu_seconds(proc.pid) - cold0
         wait_scrapes(server, ua, base + warmup, interval * (warmup + 3) + 30, proc)
         # let the last warm-up scrape finish its processing, then start the window
         time.sleep(interval / 2)
         c0, n0 = cpu_seconds(proc.pid), server.count(ua)
+        if profile:
+            spy = start_profile(proc.pid, profile, interval * scrapes)
         wait_scrapes(server, ua, n0 + scrapes, interval * (scrapes + 3) + 30, proc)
         time.sleep(interval / 2)
         c1, n1 = cpu_seconds(proc.pid), server.count(ua)
-        return Result(name, n1 - n0, c1 - c0, samples, peak_rss_mb(proc.pid))
+        if spy is not None:
+            spy.wait(interval * 2 + 30)
+            print_profile(profile)
+        return Result(name, n1 - n0, c1 - c0, samples, peak_rss_mb(proc.pid), cold)
+    finally:
+        if spy is not None and spy.poll() is None:
+            spy.kill()
+            spy.wait()
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_profile(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(int(seconds) + 1),
+            "-r",
+            "50",
+            "--threads",
+            "-f",
+            "raw",
+            "-o",
+            out,
+            "--nonblocking",
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def print_profile(path: str, top: int = 25) -> None:
+    """Top functions by own samples (leaf frames) and by total, from py-spy's collapsed stacks."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    n = 0
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        print(f"  (no profile: {path} not written; is py-spy installed?)")
+        return
+    for line in lines:
+        stack, _, cnt = line.rpartition(" ")
+        if not cnt.isdigit():
+            continue
+        c = int(cnt)
+        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].split(":")[0].rstrip(")")
+                  for f in stack.split(";")[1:]]  # fmt: skip
+        if not frames:
+            continue
+        n += c
+        own[frames[-1]] = own.get(frames[-1], 0) + c
+        for f in set(frames):
+            total[f] = total.get(f, 0) + c
+    print(f"  py-spy: {n} samples; top by own time (% of samples):")
+    for f, c in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"    {100 * c / max(1, n):5.1f}%  {f}  (total {100 * total[f] / max(1, n):.0f}%)")
+
+
+def churn_run(args: argparse.Namespace) -> int:
+    """Agent only; after every scrape a fraction of pods is renamed; RSS and caches per scrape."""
+    from agent.devtools import pages
+
+    gen = 0
+    page = pages.ksm_page(churn=args.churn, generation=gen)
+    samples = count_samples(page)
+    server = PageServer(page)
+    sink = NullOTLP()
+    tmp = Path(tempfile.mkdtemp(prefix="agent-bench-"))
+    port = free_port()
+    cfg = tmp / "agent.yml"
+    cfg.write_text(
+        "scrape_configs:\n"
+        f"  - job_name: bench\n    scrape_interval: {args.interval:g}s\n"
+        f"    scrape_timeout: {args.interval:g}s\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{server.port}']\n"
+        f"scrape_agent:\n  otlp:\n    endpoint: http://127.0.0.1:{sink.port}\n"
+    )
+    cmd = [sys.executable, "-m", "agent", "run", f"--config.file={cfg}",
+           f"--web.listen-address=127.0.0.1:{port}", f"--storage.path={tmp / 'queue'}",
+           "--log.level=warn"]  # fmt: skip
+    print(
+        f"churn: KSM page, {samples} samples, {args.churn:.0%} of pods renamed after every "
+        f"scrape; interval {args.interval:g}s, {args.scrapes} scrapes",
+        flush=True,
+    )
+    print(f"{'scrape':>6}{'RSS MB':>9}{'peak MB':>9}{'translator series':>19}{'CPU s':>8}")
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=agent_env(args)
+    )
+    try:
+        for i in range(1, args.scrapes + 1):
+            wait_scrapes(server, "scrape-agent", i, args.interval * 4 + 30, proc)
+            gen += 1
+            t_gen = time.monotonic()
+            server.set_page(pages.ksm_page(churn=args.churn, generation=gen))
+            # the scrape that was just served is being processed: read the figures before
+            # the next one
+            time.sleep(max(0.0, args.interval * 0.8 - (time.monotonic() - t_gen)))
+            series = selfmetric(port, "scrape_agent_translate_series_cached")
+            print(
+                f"{i:>6}{rss_mb(proc.pid):>9.0f}{peak_rss_mb(proc.pid):>9.0f}{series:>19.0f}"
+                f"{cpu_seconds(proc.pid):>8.1f}",
+                flush=True,
+            )
     finally:
         proc.terminate()
         try:
@@ -184,6 +326,39 @@ def measure(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        server.close()
+        sink.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def selfmetric(port: int, name: str) -> float:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return float("nan")
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return float("nan")
+
+
+def agent_env(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    for kv in args.env:
+        k, _, v = kv.partition("=")
+        env[k] = v
+    return env
 
 
 def ensure_prometheus() -> str | None:
@@ -208,7 +383,7 @@ def make_page(kind: str) -> bytes:
         return pages.ksm_page()
     if kind == "cadvisor":
         return pages.cadvisor_page()
-    return pages.histogram_page()
+    return pages.histogram_page(series=2000)  # ~76k samples, 12 buckets per histogram
 
 
 def count_samples(page: bytes) -> int:
@@ -224,7 +399,12 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--scrapes", type=int, default=6)
     ap.add_argument("--skip-prometheus", action="store_true")
+    ap.add_argument("--profile", default="", help="py-spy collapsed stacks of the agent to FILE")
+    ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the agent")
+    ap.add_argument("--churn", type=float, default=0.0, help="churn mode (agent only)")
     args = ap.parse_args()
+    if args.churn > 0:
+        return churn_run(args)
 
     page = make_page(args.page)
     samples = count_samples(page)
@@ -277,6 +457,8 @@ def main() -> int:
                 args.interval,
                 args.warmup,
                 args.scrapes,
+                args.profile,
+                agent_env(args),
             )
         )
         print(f"  OTLP received: {sink.requests} requests, {sink.bytes / 1e6:.1f} MB", flush=True)
@@ -314,11 +496,13 @@ def main() -> int:
 
     print()
     print(
-        f"{'process':<14}{'scrapes':>8}{'CPU ms/scrape':>15}{'CPU us/sample':>15}{'peak RSS MB':>13}"
+        f"{'process':<14}{'scrapes':>8}{'CPU ms/scrape':>15}{'CPU us/sample':>15}"
+        f"{'peak RSS MB':>13}{'cold us/sample':>16}"
     )
     for r in results:
         print(
-            f"{r.name:<14}{r.scrapes:>8}{r.ms_per_scrape:>15.1f}{r.us_per_sample:>15.2f}{r.rss_mb:>13.0f}"
+            f"{r.name:<14}{r.scrapes:>8}{r.ms_per_scrape:>15.1f}{r.us_per_sample:>15.2f}"
+            f"{r.rss_mb:>13.0f}{r.cold_us_per_sample:>16.2f}"
         )
     if len(results) == 2:
         a, p = results

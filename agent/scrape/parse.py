@@ -147,7 +147,11 @@ class Parser:
         if last is None:
             return
         cache = self._cache
-        self._cache = {s[0]: cache[s[0]] for s in last}
+        # Every series of the last parse is cached, so with no more cached series than
+        # samples there is nothing to drop (the steady state: no 140k-entry rebuild per
+        # scrape). Duplicate series lines can hide as many stale entries as they are: bounded.
+        if len(cache) > len(last):
+            self._cache = {s[0]: cache[s[0]] for s in last}
         self._strings = {}
         self._last = None
 

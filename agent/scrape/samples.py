@@ -228,10 +228,11 @@ class SeriesProcessor:
             if entry.error is not None:
                 error = entry.error
                 break
-            if lbls in seen:
+            n_seen = len(seen)
+            add(lbls)  # one hash of the label tuple (tuples don't cache theirs), not two
+            if len(seen) == n_seen:
                 dups += 1  # same series twice in one scrape: later ones dropped
                 continue
-            add(lbls)
             if sample_limit > 0 and len(out) >= sample_limit:
                 error = SAMPLE_LIMIT_ERROR  # keep counting, as Prometheus' limitAppender
                 continue

@@ -348,3 +348,23 @@ def test_sweep_is_idempotent_and_keeps_last_series() -> None:
     assert len(p) == 1 and p.series_labels("a") == ("a", ())
     p.sweep()  # nothing parsed since: still a no-op
     assert len(p) == 1
+
+
+def test_sweep_skips_the_rebuild_when_nothing_is_stale_and_stays_bounded_with_duplicates() -> None:
+    p = Parser()
+    p.parse(b"a 1\nb 2\n", "text")
+    p.sweep()
+    cache = p._cache
+    p.parse(b"a 1\nb 2\n", "text")
+    p.sweep()
+    assert p._cache is cache  # steady state: no rebuild
+    # a duplicate line can hide one stale entry (b) ...
+    p.parse(b"a 1\na 1\n", "text")
+    p.sweep()
+    assert len(p) <= 2
+    # ... but no more: new series beyond the sample count force the rebuild
+    for i in range(5):
+        p.parse(f"a 1\nc{i} 2\n".encode(), "text")
+        p.sweep()
+        assert len(p) == 2
+        assert p.series_labels(f"c{i}") == (f"c{i}", ())

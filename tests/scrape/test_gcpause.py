@@ -12,6 +12,7 @@ from agent.scrape import gcpause
 def _restore_gc():  # type: ignore[no-untyped-def]
     was = gc.isenabled()
     yield
+    gc.unfreeze()
     if was:
         gc.enable()
     else:
@@ -70,3 +71,29 @@ def test_overlapping_pauses_in_threads_share_one_pause() -> None:
     t.join(10)
     assert gc.isenabled()
     assert states == [True]
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_cycles_made_during_a_pause_are_collected_by_the_periodic_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import weakref
+
+    gc.enable()
+    monkeypatch.setattr(gcpause, "FULL_COLLECT_INTERVAL", 1e9)
+    with gcpause.paused():
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+        ref = weakref.ref(a)
+        del a, b
+    gc.collect()
+    assert ref() is not None  # frozen with everything alive at the end of the pause
+    monkeypatch.setattr(gcpause, "FULL_COLLECT_INTERVAL", 0.0)
+    with gcpause.paused():
+        pass
+    assert ref() is None
+    gc.unfreeze()
