@@ -29,12 +29,19 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from agent import __version__
 from agent.config import HTTPClientConfig, ScrapeConfig, TLSConfig
+
+_fast_zlib: Any
+try:  # ISA-L's zlib: the same format and API as zlib, ~2.5x faster to inflate (bench/)
+    from isal import isal_zlib as _fast_zlib
+except ImportError:  # pragma: no cover - a declared dependency; httpx's zlib is the fallback
+    _fast_zlib = None
 
 USER_AGENT = f"scrape-agent/{__version__}"
 
@@ -298,11 +305,38 @@ class ScrapeClient:
         limit = self.body_size_limit
         chunks: list[bytes] = []
         n = 0
+        enc = resp.headers.get("content-encoding", "")
+        if _fast_zlib is not None and enc.strip().lower() == "gzip":
+            return await self._read_gzip(resp, limit)
         async for chunk in resp.aiter_bytes():  # decompressed, as Prometheus counts
             n += len(chunk)
             if limit > 0 and n >= limit:
                 raise ScrapeError("body size limit exceeded")
             chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _read_gzip(resp: httpx.Response, limit: int) -> bytes:
+        """The gzip body inflated with ISA-L, as httpx's own gzip decoder would (one member,
+        errors raised as ``httpx.DecodingError``), the limit applied to inflated bytes."""
+        assert _fast_zlib is not None
+        d = _fast_zlib.decompressobj(16 + _fast_zlib.MAX_WBITS)
+        chunks: list[bytes] = []
+        n = 0
+        try:
+            async for raw in resp.aiter_raw():
+                chunk = d.decompress(raw)
+                n += len(chunk)
+                if limit > 0 and n >= limit:
+                    raise ScrapeError("body size limit exceeded")
+                chunks.append(chunk)
+            chunk = d.flush()
+        except _fast_zlib.error as exc:
+            raise httpx.DecodingError(str(exc), request=resp.request) from None
+        n += len(chunk)
+        if limit > 0 and n >= limit:
+            raise ScrapeError("body size limit exceeded")
+        chunks.append(chunk)
         return b"".join(chunks)
 
 

@@ -304,3 +304,32 @@ def test_unreadable_ca_file_fails_each_scrape_until_fixed(
     assert err.startswith(f'Get "{srv.url()}": unable to load TLS config: ')
     assert "No such file" in err
     assert body == BODY
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["isal", "httpx-zlib"])
+def test_gzip_bodies_inflate_alike_and_corrupt_gzip_fails_the_scrape(
+    scrape_config: Any, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    import agent.scrape.http as http_mod
+
+    if not fast:
+        monkeypatch.setattr(http_mod, "_fast_zlib", None)
+    elif http_mod._fast_zlib is None:
+        pytest.skip("isal not installed")
+    big = b"".join(b'm{i="%d"} %d\n' % (i, i) for i in range(20_000))
+    with TargetServer() as srv:
+        srv.set("/big", Page(big, chunk_size=4096))
+        srv.set(
+            "/bad",
+            Page(b"this is not gzip", gzip=False, headers={"Content-Encoding": "gzip"}),
+        )
+        srv.set("/limit", big)
+        resp = fetch(ScrapeClient(scrape_config({"job_name": "j"})), srv.url("/big"))
+        assert resp.body == big
+        with pytest.raises(ScrapeError, match="^Get .*/bad"):
+            fetch(ScrapeClient(scrape_config({"job_name": "j"})), srv.url("/bad"))
+        cfg = scrape_config({"job_name": "j", "body_size_limit": len(big)})
+        with pytest.raises(ScrapeError, match="^body size limit exceeded$"):
+            fetch(ScrapeClient(cfg), srv.url("/limit"))
+        cfg = scrape_config({"job_name": "j", "body_size_limit": len(big) + 1})
+        assert fetch(ScrapeClient(cfg), srv.url("/limit")).body == big
