@@ -153,7 +153,7 @@ class ScrapeClient:
         self.body_size_limit = cfg.body_size_limit
         self._server_name = cfg.http_client.tls_config.server_name
         self._transport = transport
-        self._refs: dict[tuple[str, str, int | None], int] = {}
+        self._refs: dict[_PoolKey, int] = {}
         self._per_origin: _PerOriginTransport | None = None
         self._client: httpx.AsyncClient | None = None
         # Unreadable TLS files fail each scrape with the reason (as Prometheus, which loads
@@ -200,12 +200,14 @@ class ScrapeClient:
             await self._client.aclose()
 
     def acquire(self, url: str) -> None:
-        """A scrape loop for ``url`` starts (keeps that origin's connections pooled)."""
+        """A scrape loop for ``url`` starts: it gets a connection pool of its own."""
         key = _pool_key(url)
         self._refs[key] = self._refs.get(key, 0) + 1
+        if self._per_origin is not None:
+            self._per_origin.wanted.add(key)
 
     async def release(self, url: str) -> None:
-        """A loop for ``url`` stopped: close the origin's connections if no loop is left."""
+        """A loop for ``url`` stopped: close its pool if no loop for that URL is left."""
         key = _pool_key(url)
         n = self._refs.get(key, 0) - 1
         if n > 0:
@@ -213,6 +215,7 @@ class ScrapeClient:
             return
         self._refs.pop(key, None)
         if self._per_origin is not None:
+            self._per_origin.wanted.discard(key)
             await self._per_origin.close_origin(key)
 
     # -- headers ---------------------------------------------------------------------------
@@ -345,30 +348,40 @@ class ScrapeClient:
 _LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=20000, keepalive_expiry=300)
 
 
-def _pool_key(url: str) -> tuple[str, str, int | None]:
+# (scheme, host, port, path): one pool per scrape URL; path "" is an origin's shared pool.
+_PoolKey = tuple[str, str, int | None, str]
+
+
+def _pool_key(url: str) -> _PoolKey:
     parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
+    return parts.scheme, (parts.hostname or "").lower(), parts.port, parts.path
 
 
 class _PerOriginTransport(httpx.AsyncBaseTransport):
-    """One connection pool per target origin.
+    """One connection pool per scrape URL.
 
     httpcore's pool walks every connection it holds on each request, so a single pool shared
-    by a job's hundreds of targets made each scrape cost O(targets). The pool of an origin no
-    loop uses any more is closed (``ScrapeClient.release``)."""
+    by hundreds of targets made each scrape cost O(targets) — and targets often share an
+    origin (the API server proxy for every kubelet, one exporter with many paths). Each URL a
+    scrape loop uses (``wanted``) gets its own pool, holding its one keep-alive connection;
+    other requests (redirect destinations) share their origin's pool. A pool no loop uses any
+    more is closed (``ScrapeClient.release``)."""
 
     def __init__(self, factory: Callable[[], httpx.AsyncHTTPTransport]) -> None:
         self._factory = factory
-        self._pools: dict[tuple[str, str, int | None], httpx.AsyncHTTPTransport] = {}
+        self._pools: dict[_PoolKey, httpx.AsyncHTTPTransport] = {}
+        self.wanted: set[_PoolKey] = set()
 
-    async def close_origin(self, key: tuple[str, str, int | None]) -> None:
+    async def close_origin(self, key: _PoolKey) -> None:
         pool = self._pools.pop(key, None)
         if pool is not None:
             await pool.aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         u = request.url
-        key = (u.scheme, u.host.lower(), u.port)
+        key = (u.scheme, u.host.lower(), u.port, u.path)
+        if key not in self.wanted:
+            key = (u.scheme, u.host.lower(), u.port, "")
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = self._factory()
