@@ -31,6 +31,7 @@ from agent.config import Config, ScrapeConfig
 from agent.model import DroppedTarget, TargetGroup, TargetStatus
 from agent.scrape.http import ScrapeClient
 from agent.scrape.loop import JobStats, ScrapeLoop, Sink
+from agent.scrape.memory import limit_malloc_arenas
 from agent.scrape.targets import Target, build_targets
 
 log = logging.getLogger("agent.scrape")
@@ -64,6 +65,7 @@ class ScrapeManager:
         self.pools: dict[str, _Pool] = {}
         self._staleness: set[asyncio.Task[None]] = set()
         self._closing: list[ScrapeClient] = []
+        limit_malloc_arenas()  # before the parse worker threads exist (agent/scrape/memory.py)
 
     # -- config ----------------------------------------------------------------------------
     def apply_config(self, cfg: Config | Sequence[ScrapeConfig]) -> None:
