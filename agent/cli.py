@@ -19,7 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("agent.demo", "run the whole pipeline on local fixtures, no cluster needed"),
     "check-config": ("agent.config.cli", "validate a scrape config (like promtool check config)"),
     "relabel": ("agent.config.cli_relabel", "trace a job's relabel rules on a label set"),
-    "check-metrics": ("agent.scrape.cli", "parse an exposition from stdin (like promtool check metrics)"),
+    "check-metrics": (
+        "agent.scrape.cli",
+        "parse an exposition from stdin (like promtool check metrics)",
+    ),
     "check-sd": ("agent.discovery.cli", "run a job's discovery once and print its targets"),
 }
 
