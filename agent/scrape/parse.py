@@ -22,12 +22,12 @@ Differences from Prometheus' parsers, all deliberate:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import ParseError, parse_float, quote
 from agent.scrape._parse_om import parse_openmetrics
 from agent.scrape._parse_text import (
-    CacheEntry,
     compact,
     expand,
     parse_comment_line,
@@ -42,6 +42,7 @@ _VALUES: dict[str, float] = {
     tok: float(tok) for tok in ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
 }
 _VALUES_MAX = 4096
+_BLOCK = 1 << 20  # characters of text split into lines at a time
 
 _PROTOCOLS = {
     "prometheustext0.0.4": "text",
@@ -98,7 +99,9 @@ class Parser:
         (see ``_parse_om``); the scrape path uses the default, which accepts what Prometheus
         accepts."""
         self.strict = strict
-        self._cache: dict[str, CacheEntry] = {}
+        # series text -> CacheEntry; the text format's entries also carry the key itself
+        # (name, flat labels, series text) so samples reference one string per series
+        self._cache: dict[str, Any] = {}
         self._comments: dict[str, tuple[str, str, str] | None] = {}
         self._strings: dict[str, str] = {}
         self._format = ""
@@ -137,8 +140,8 @@ class Parser:
     def series_labels(self, series: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         """(metric name, labels in exposition order, without ``__name__``) of a series text
         returned by the last :meth:`parse`."""
-        name, flat = self._cache[series]
-        return name, expand(flat)
+        ent = self._cache[series]
+        return ent[0], expand(ent[1])
 
     def sweep(self) -> None:
         """Drop cached series not seen in the last parse (bounded memory under churn).
@@ -170,75 +173,92 @@ class Parser:
         comments: dict[str, tuple[str, str, str] | None] = {}
         meta: dict[str, list[str]] = {}
         mtype = "unknown"
+        cache_get = cache.get
         lineno = 0
         with_ts = False  # did the last quick-path line carry a timestamp? (pages are uniform)
-        for line in text.split("\n"):
-            lineno += 1
-            if not line:
-                continue
-            if line[0] == "#":
-                if line in old_comments:
-                    got = old_comments[line]
-                else:
-                    got = parse_comment_line(line, lineno)
-                comments[line] = got
-                if got is not None:
-                    kind, fam, arg = got
-                    m = meta.get(fam)
-                    if m is None:
-                        m = meta[fam] = ["unknown", ""]
-                    if kind == "TYPE":
-                        m[0] = mtype = arg
+        # Lines are split a block at a time: a list of every line of a 24 MB page would be
+        # ~30 MB more at the scrape's peak. Quick-path samples reference the cached series
+        # string, not this line's copy, so lines (and their substrings) die as we go.
+        size = len(text)
+        pos = 0
+        stop = False
+        while pos < size and not stop:
+            end = text.find("\n", pos + _BLOCK)
+            if end < 0:
+                end = size
+            block = text[pos:end]
+            pos = end + 1
+            for line in block.split("\n"):
+                lineno += 1
+                if not line:
+                    continue
+                if line[0] == "#":
+                    if line in old_comments:
+                        got = old_comments[line]
                     else:
-                        m[1] = arg
-                continue
-            # Quick path for series seen before: "<series> <value>" / "<series> <value> <ts>".
-            # A hit means the text before the value is exactly a validated series text; the
-            # value (and timestamp) are still checked on every line.
-            rest, _, tok = line.rpartition(" ")
-            for _attempt in (0, 1):
-                if with_ts:
-                    series, _, vtok = rest.rpartition(" ")
-                    if not (series in cache and tok.isdigit() and tok.isascii() and len(tok) < 19):
-                        with_ts = False
-                        continue
-                    ts: int | None = int(tok)
-                else:
-                    if rest not in cache:
-                        with_ts = True
-                        continue
-                    series, vtok, ts = rest, tok, None
-                v = vals_get(vtok)
-                if v is None:
-                    try:
-                        v = float(vtok)
-                    except ValueError:
-                        break
-                    # Python's float() is laxer than Go's ParseFloat: "_", blanks at either
-                    # end, non-ASCII digits; NaN/Inf spellings and overflow need the full check
-                    if (
-                        v - v != 0
-                        or "_" in vtok
-                        or vtok[-1] <= " "
-                        or vtok[0] <= " "
-                        or not vtok.isascii()
-                    ):
-                        v = _value(vtok)
-                        if v is None:
+                        got = parse_comment_line(line, lineno)
+                    comments[line] = got
+                    if got is not None:
+                        kind, fam, arg = got
+                        m = meta.get(fam)
+                        if m is None:
+                            m = meta[fam] = ["unknown", ""]
+                        if kind == "TYPE":
+                            m[0] = mtype = arg
+                        else:
+                            m[1] = arg
+                    continue
+                # Quick path for series seen before: "<series> <value>" / "<series> <value> <ts>".
+                # A hit means the text before the value is exactly a validated series text; the
+                # value (and timestamp) are still checked on every line.
+                rest, _, tok = line.rpartition(" ")
+                for _attempt in (0, 1):
+                    if with_ts:
+                        series, _, vtok = rest.rpartition(" ")
+                        ent = cache_get(series)
+                        if ent is None or not (tok.isdigit() and tok.isascii() and len(tok) < 19):
+                            with_ts = False
+                            continue
+                        ts: int | None = int(tok)
+                    else:
+                        ent = cache_get(rest)
+                        if ent is None:
+                            with_ts = True
+                            continue
+                        vtok, ts = tok, None
+                    series = ent[2]
+                    v = vals_get(vtok)
+                    if v is None:
+                        try:
+                            v = float(vtok)
+                        except ValueError:
                             break
+                        # Python's float() is laxer than Go's ParseFloat: "_", blanks at either
+                        # end, non-ASCII digits; NaN/Inf spellings and overflow need the full check
+                        if (
+                            v - v != 0
+                            or "_" in vtok
+                            or vtok[-1] <= " "
+                            or vtok[0] <= " "
+                            or not vtok.isascii()
+                        ):
+                            v = _value(vtok)
+                            if v is None:
+                                break
+                    append((series, v, ts, None))
+                    break
+                else:
+                    v = None
+                if v is not None:
+                    continue
+                if line[0] == "\x00":
+                    stop = True
+                    break  # Prometheus' lexer ends the input at a NUL in this position
+                series, (name, labels), v, ts = parse_sample_line(line, lineno, mtype)
+                # share repeated strings (label names, namespaces, pod names, uids ...) between
+                # cached series: the cache is most of a parser's memory
+                cache[series] = (*compact(name, labels, strings), series)
                 append((series, v, ts, None))
-                break
-            else:
-                v = None
-            if v is not None:
-                continue
-            if line[0] == "\x00":
-                break  # Prometheus' lexer ends the input at a NUL in this position
-            series, (name, labels), v, ts = parse_sample_line(line, lineno, mtype)
-            # share repeated strings (label names, namespaces, pod names, uids ...) between
-            # cached series: the cache is most of a parser's memory
-            cache[series] = compact(name, labels, strings)
-            append((series, v, ts, None))
         self._comments = comments
         if meta:
             result.metadata = {k: MetricMeta(type=t, help=h) for k, (t, h) in meta.items()}

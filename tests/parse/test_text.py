@@ -368,3 +368,34 @@ def test_sweep_skips_the_rebuild_when_nothing_is_stale_and_stays_bounded_with_du
         p.sweep()
         assert len(p) == 2
         assert p.series_labels(f"c{i}") == (f"c{i}", ())
+
+
+def test_block_splitting_gives_the_same_result_as_one_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import agent.scrape.parse as parse_mod
+
+    lines = ["# TYPE a counter", "# HELP a Help."]
+    for i in range(300):
+        lines.append(f'a_total{{i="{i}"}} {i}' + (f" {1000 + i}" if i % 7 == 0 else ""))
+        if i % 50 == 0:
+            lines.append("")
+    page = ("\n".join(lines) + "\n").encode()
+    want = Parser().parse(page, "text")
+    bad_line = page + b'b{x="1" 1\n'
+    with pytest.raises(ParseError) as want_err:
+        Parser().parse(bad_line, "text")
+    nul = page + b"\x00 rest is ignored\nc 1\n"
+    want_nul = Parser().parse(nul, "text")
+    for block in (1, 7, 64, 1000):
+        monkeypatch.setattr(parse_mod, "_BLOCK", block)
+        p = Parser()
+        for _ in range(2):  # cold, then the quick path
+            got = p.parse(page, "text")
+            assert got.samples == want.samples
+            assert got.metadata == want.metadata
+        with pytest.raises(ParseError) as err:
+            Parser().parse(bad_line, "text")
+        assert str(err.value) == str(want_err.value)
+        assert Parser().parse(nul, "text").samples == want_nul.samples
+    assert len(want_nul.samples) == 300
