@@ -4,9 +4,10 @@
 whether the request was accepted, should be retried (and after how long, when the backend
 said), or must be dropped.
 
-HTTP endpoint: ``agent.otlp.endpoint`` gets ``/v1/metrics`` appended unless its path already ends
-with ``/v1/metrics`` (so both a base URL such as ``http://signoz:4318`` and a full
-``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``-style URL work).
+HTTP endpoint: ``agent.otlp.endpoint`` gets ``signal_path`` (``/v1/metrics``) appended unless its
+path already ends with it, so a base URL such as ``http://signoz:4318`` works; an endpoint taken
+from ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` has ``signal_path=""`` and is used as is, as the OTel
+specification says.
 
 Retry policy: HTTP 408, 429 and every 5xx are retried (as Prometheus' remote write does; OTLP
 lists 429/502/503/504), with ``Retry-After`` (seconds or an HTTP date) honoured; any other
@@ -54,14 +55,16 @@ class SendResult:
     partial_message: str = ""
 
 
-def metrics_url(endpoint: str) -> str:
+def metrics_url(endpoint: str, signal_path: str = "/v1/metrics") -> str:
     ep = endpoint.strip()
     if "://" not in ep:
         ep = "http://" + ep
+    if not signal_path:
+        return ep
     parsed = urllib.parse.urlsplit(ep)
     path = parsed.path.rstrip("/")
-    if not path.endswith("/v1/metrics"):
-        path += "/v1/metrics"
+    if not path.endswith(signal_path):
+        path += signal_path
     return urllib.parse.urlunsplit(parsed._replace(path=path))
 
 
@@ -118,7 +121,7 @@ def _ssl_context(cfg: OTLPConfig) -> ssl.SSLContext:
 class HTTPSender:
     def __init__(self, cfg: OTLPConfig) -> None:
         self.cfg = cfg
-        self.url = metrics_url(cfg.endpoint)
+        self.url = metrics_url(cfg.endpoint, cfg.signal_path)
         self.gzip = cfg.compression.lower() == "gzip"
         headers = {"Content-Type": "application/x-protobuf", "User-Agent": USER_AGENT}
         if self.gzip:

@@ -105,14 +105,12 @@ def _read_secret_file(path: str, what: str) -> str:
 
 def build_ssl_context(tls: TLSConfig) -> ssl.SSLContext:
     """An ``SSLContext`` for ``tls_config`` (min TLS 1.2 unless ``min_version`` says otherwise)."""
-    ctx = ssl.create_default_context()
+    # A configured CA is the only trust anchor, as in Prometheus (its own cert pool); without one,
+    # the system's CAs are used.
+    ctx = ssl.create_default_context(cafile=tls.ca_file or None, cadata=tls.ca or None)
     if tls.insecure_skip_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    if tls.ca:
-        ctx.load_verify_locations(cadata=tls.ca)
-    if tls.ca_file:
-        ctx.load_verify_locations(cafile=tls.ca_file)
     ctx.minimum_version = _TLS_VERSIONS.get(tls.min_version or "TLS12", ssl.TLSVersion.TLSv1_2)
     if tls.max_version:
         ctx.maximum_version = _TLS_VERSIONS[tls.max_version]

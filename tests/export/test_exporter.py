@@ -430,6 +430,22 @@ def test_metrics_url() -> None:
     assert metrics_url("https://x/otlp/v1/metrics") == "https://x/otlp/v1/metrics"
     assert metrics_url("https://x/otlp") == "https://x/otlp/v1/metrics"
     assert metrics_url("collector:4318") == "http://collector:4318/v1/metrics"
+    # OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is a full URL, used as is (signal_path "")
+    assert metrics_url("https://x/custom/ingest", "") == "https://x/custom/ingest"
+
+
+def test_metrics_endpoint_env_is_used_as_is() -> None:
+    from agent.config import loads
+
+    cfg = loads(
+        "scrape_configs: []\n",
+        env={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://x/custom/ingest"},
+    )
+    otlp = cfg.agent.otlp
+    assert metrics_url(otlp.endpoint, otlp.signal_path) == "https://x/custom/ingest"
+    cfg = loads("scrape_configs: []\n", env={"OTEL_EXPORTER_OTLP_ENDPOINT": "https://x/base"})
+    otlp = cfg.agent.otlp
+    assert metrics_url(otlp.endpoint, otlp.signal_path) == "https://x/base/v1/metrics"
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
