@@ -172,9 +172,15 @@ class ScrapeClient:
             kwargs["transport"] = self._transport
         elif hc.proxy_url:
             try:
-                kwargs["mounts"] = _proxy_mounts(hc, verify)
+                kwargs["mounts"] = _proxy_mounts(hc, verify, {"all://": hc.proxy_url}, hc.no_proxy)
             except (ValueError, httpx.InvalidURL) as exc:
                 self.setup_error = f"invalid proxy_url: {exc}"
+                return
+        elif hc.proxy_from_environment and (env_proxy := _environment_proxies())[0]:
+            try:
+                kwargs["mounts"] = _proxy_mounts(hc, verify, *env_proxy)
+            except (ValueError, httpx.InvalidURL) as exc:
+                self.setup_error = f"invalid proxy in HTTP_PROXY/HTTPS_PROXY: {exc}"
                 return
         else:
             self._per_origin = _PerOriginTransport(
@@ -187,7 +193,7 @@ class ScrapeClient:
             verify=verify,
             http2=hc.enable_http2,
             follow_redirects=False,
-            trust_env=hc.proxy_from_environment,
+            trust_env=False,  # proxies from the environment are mounted above, when asked for
             timeout=None,
             limits=_LIMITS,
             **kwargs,  # type: ignore[arg-type]
@@ -391,17 +397,32 @@ class _PerOriginTransport(httpx.AsyncBaseTransport):
             await pool.aclose()
 
 
+def _environment_proxies() -> tuple[dict[str, str], str]:
+    """``proxy_from_environment``: as Go's ``http.ProxyFromEnvironment``, ``HTTP_PROXY`` for
+    http URLs, ``HTTPS_PROXY`` for https URLs (upper or lower case), minus ``NO_PROXY``."""
+    env = os.environ
+    proxies: dict[str, str] = {}
+    for scheme in ("http", "https"):
+        value = env.get(f"{scheme.upper()}_PROXY") or env.get(f"{scheme}_proxy")
+        if value:
+            proxies[f"{scheme}://"] = value
+    return proxies, env.get("NO_PROXY") or env.get("no_proxy") or ""
+
+
 def _proxy_mounts(
-    hc: HTTPClientConfig, verify: ssl.SSLContext
+    hc: HTTPClientConfig, verify: ssl.SSLContext, proxies: dict[str, str], no_proxy: str
 ) -> dict[str, httpx.AsyncBaseTransport | None]:
-    """``proxy_url`` for every request except the ``no_proxy`` hosts (names, IPs, ``.domain``
-    suffixes; CIDR ranges are not supported and are ignored with the rest of the list)."""
+    """``proxies`` (mount pattern -> proxy URL) for every request except the ``no_proxy`` hosts
+    (names, IPs, ``.domain`` suffixes; CIDR ranges are not supported and are ignored with the
+    rest of the list)."""
     headers = {k: ", ".join(v) for k, v in hc.proxy_connect_header.items()}
-    proxy = httpx.Proxy(hc.proxy_url, headers=headers or None)
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-        "all://": httpx.AsyncHTTPTransport(proxy=proxy, verify=verify, http2=hc.enable_http2)
+        pattern: httpx.AsyncHTTPTransport(
+            proxy=httpx.Proxy(url, headers=headers or None), verify=verify, http2=hc.enable_http2
+        )
+        for pattern, url in proxies.items()
     }
-    for entry in (e.strip() for e in hc.no_proxy.split(",")):
+    for entry in (e.strip() for e in no_proxy.split(",")):
         if not entry or "/" in entry:
             continue
         direct = httpx.AsyncHTTPTransport(verify=verify, http2=hc.enable_http2)

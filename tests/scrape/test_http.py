@@ -244,6 +244,25 @@ def test_proxy_url_and_no_proxy(scrape_config: Any) -> None:
         assert len(proxy.requests) == 1
 
 
+def test_proxy_from_environment(scrape_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with TargetServer() as proxy, TargetServer() as target:
+        proxy.set("/metrics", BODY)
+        target.set("/metrics", b"direct 1\n")
+        monkeypatch.setenv("HTTP_PROXY", proxy.url("/"))
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        far = "http://unreachable.invalid:9100/metrics"
+        hc = HTTPClientConfig(proxy_from_environment=True)
+        cfg = scrape_config({"job_name": "j", "http_client": hc})
+        assert fetch(ScrapeClient(cfg), far).body == BODY
+        assert proxy.requests[0].raw_target == far
+        assert fetch(ScrapeClient(cfg), target.url()).body == b"direct 1\n"
+        # without proxy_from_environment the variables are ignored, as in Prometheus
+        cfg = scrape_config({"job_name": "j"})
+        with pytest.raises(ScrapeError):
+            fetch(ScrapeClient(cfg), far, timeout=2.0)
+        assert len(proxy.requests) == 1
+
+
 def test_tls_client_certificate_and_min_version(
     ca: Any, tmp_path: Path, scrape_config: Any
 ) -> None:
