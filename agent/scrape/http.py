@@ -247,6 +247,9 @@ class ScrapeClient:
             for path in h.files:
                 vals.append(_read_secret_file(path, f"http header {name} file"))
             if vals:
+                # Prometheus adds values, secrets and files all (one header line each); this
+                # replaces the values-only header set by _headers.
+                vals = [*h.values, *vals]
                 out[name] = ", ".join(vals) if len(vals) > 1 else vals[0]
         return out
 

@@ -135,6 +135,7 @@ def test_basic_auth_password_file_and_headers(tmp_path: Path, scrape_config: Any
             "X-Plain": HTTPHeader(values=("a",)),
             "X-Secret": HTTPHeader(secrets=("s",)),
             "X-File": HTTPHeader(files=(str(hdr),)),
+            "X-Mixed": HTTPHeader(values=("v",), secrets=("s",), files=(str(hdr),)),
         },
     )
     with TargetServer() as srv:
@@ -143,6 +144,7 @@ def test_basic_auth_password_file_and_headers(tmp_path: Path, scrape_config: Any
         h = srv.requests_for("/metrics")[0].headers
         assert h["authorization"] == "Basic dTpzM2NyZXQ="  # u:s3cret
         assert (h["x-plain"], h["x-secret"], h["x-file"]) == ("a", "s", "from-file")
+        assert h["x-mixed"] == "v, s, from-file"  # every value, as Prometheus adds them all
 
 
 def test_missing_credentials_file_is_a_clear_error(tmp_path: Path, scrape_config: Any) -> None:
