@@ -28,6 +28,7 @@ import logging
 import ssl
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,12 @@ __all__ = ["GRPCSender", "HTTPSender", "SendResult", "make_sender", "metrics_url
 GRPC_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 USER_AGENT = f"scrape-agent/{__version__}"
 _GZIP_INLINE_MAX = 64 * 1024  # larger payloads are compressed in a worker thread
+# ISA-L's gzip (same format): level 1 ~5x faster than zlib's and smaller (docs/PERFORMANCE.md)
+_deflate: Callable[..., bytes]
+try:
+    from isal.igzip import compress as _deflate
+except ImportError:  # pragma: no cover - a declared dependency; zlib is the fallback
+    _deflate = gzip.compress
 
 
 @dataclass(slots=True)
@@ -103,8 +110,8 @@ def _partial(body: bytes) -> tuple[int, str]:
 
 async def _gzip(payload: bytes) -> bytes:
     if len(payload) <= _GZIP_INLINE_MAX:
-        return gzip.compress(payload, compresslevel=1, mtime=0)
-    return await asyncio.to_thread(gzip.compress, payload, 1, mtime=0)
+        return _deflate(payload, 1, mtime=0)
+    return await asyncio.to_thread(_deflate, payload, 1, mtime=0)
 
 
 def _ssl_context(cfg: OTLPConfig) -> ssl.SSLContext:
