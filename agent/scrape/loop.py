@@ -206,7 +206,10 @@ class ScrapeLoop:
                 stale = self.processor.fail(ts_ms)
             samples = stale
             if error != self.last_error:  # once per new error, not every interval
-                log.warning(
+                # The up -> down transition is logged once by the runner ("target is down",
+                # with the error); here only a change of error while the target stays down.
+                log.log(
+                    logging.WARNING if self.last_error else logging.DEBUG,
                     "Failed to scrape Prometheus endpoint: job=%s target=%s: %s",
                     self.target.job,
                     self.target.url,
@@ -218,7 +221,7 @@ class ScrapeLoop:
             samples = outcome.samples
             samples.extend(outcome.stale)
             if self.health == "down":
-                log.info("scrape of %s (job %s) recovered", self.target.url, self.target.job)
+                log.debug("scrape of %s (job %s) recovered", self.target.url, self.target.job)
             self.health, self.last_error = "up", ""
         st.stale_markers += len(outcome.stale if outcome is not None else stale)
         self.last_scrape, self.last_scrape_duration = start, duration
