@@ -1069,6 +1069,7 @@ class _Packer:
                 self.scope_b = scope_b
                 for m, pts in entries:
                     self._metric(m, pts)
+                    pts.clear()  # packed: free the points now, not after the whole scrape
         self.flush()
         return self.out
 
