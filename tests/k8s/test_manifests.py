@@ -55,7 +55,7 @@ def test_daemonset_is_hardened_and_wired() -> None:
     assert sc["capabilities"]["drop"] == ["ALL"]
     assert c["resources"] == {
         "requests": {"cpu": "100m", "memory": "128Mi"},
-        "limits": {"memory": "384Mi"},
+        "limits": {"memory": "640Mi"},
     }
     assert pod["tolerations"] == [{"operator": "Exists"}]
     assert c["args"][:3] == [
