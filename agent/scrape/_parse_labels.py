@@ -26,6 +26,19 @@ SURROGATE_RE = re.compile("[\udc80-\udcff]")
 MSTART = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_:")
 
 
+def read_family_name(line: str, i: int, kind: str, lineno: int, limit: int = 60) -> tuple[str, int]:
+    """The family name of a ``# HELP|TYPE|UNIT`` line at ``i`` (bare or quoted), and where it ends."""
+    if i < len(line) and line[i] == '"':
+        q = QSTR_RE.match(line, i)
+        if q is None:
+            raise ParseError(f"unterminated quoted metric name after {kind}", lineno)
+        return unescape(q.group()[1:-1]), q.end()
+    m = MNAME_RE.match(line, i)
+    if m is None:
+        raise ParseError(f"expected metric name after {kind}, got {quote(line[i:], limit)}", lineno)
+    return m.group(), m.end()
+
+
 def skip_ws(line: str, i: int) -> int:
     """Index of the first character at or after ``i`` that is not a blank or a tab."""
     n = len(line)

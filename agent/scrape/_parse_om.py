@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import Label, ParseError, parse_float, quote, unescape
-from agent.scrape._parse_labels import MNAME_RE, QSTR_RE, scan_label_block
+from agent.scrape._parse_labels import read_family_name, scan_label_block
 from agent.scrape._parse_text import (
     CANON_RE,
     PAIRS_RE,
@@ -167,19 +167,7 @@ def _parse_meta(line: str, lineno: int) -> tuple[str, str, str]:
     if line[:2] != "# " or kind not in ("HELP ", "TYPE ", "UNIT "):
         raise ParseError(f"invalid line {quote(line)}: not HELP, TYPE, UNIT or EOF", lineno)
     kind = kind[:4]
-    i = 7
-    if i < len(line) and line[i] == '"':
-        q = QSTR_RE.match(line, i)
-        if q is None:
-            raise ParseError(f"unterminated quoted metric name after {kind}", lineno)
-        fam = unescape(q.group()[1:-1])
-        i = q.end()
-    else:
-        m = MNAME_RE.match(line, i)
-        if m is None:
-            raise ParseError(f"expected metric name after {kind}, got {quote(line[i:])}", lineno)
-        fam = m.group()
-        i = m.end()
+    fam, i = read_family_name(line, 7, kind, lineno)
     if i >= len(line) or line[i] != " ":
         raise ParseError(f"expected text in {kind} for {quote(fam)}", lineno)
     return kind, fam, line[i + 1 :]

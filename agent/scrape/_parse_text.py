@@ -23,9 +23,9 @@ from agent.scrape._parse_common import (
 from agent.scrape._parse_labels import (
     MNAME_RE,
     MSTART,
-    QSTR_RE,
     check_labels,
     check_utf8,
+    read_family_name,
     scan_label_block,
     skip_ws,
 )
@@ -224,21 +224,7 @@ def parse_comment_line(line: str, lineno: int) -> tuple[str, str, str] | None:
     if m is None:
         return None
     kind = m.group(1)
-    i = m.end()
-    if i < len(line) and line[i] == '"':
-        q = QSTR_RE.match(line, i)
-        if q is None:
-            raise ParseError(f"unterminated quoted metric name after {kind}", lineno)
-        fam = unescape(q.group()[1:-1])
-        i = q.end()
-    else:
-        mm = MNAME_RE.match(line, i)
-        if mm is None:
-            raise ParseError(
-                f"expected metric name after {kind}, got {quote(line[i:], 20)}", lineno
-            )
-        fam = mm.group()
-        i = mm.end()
+    fam, i = read_family_name(line, m.end(), kind, lineno, 20)
     rest = line[i:]
     text = rest[1:] if len(rest) > 1 else ""
     check_utf8(line, f"{kind} line", lineno)
