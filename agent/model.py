@@ -120,9 +120,15 @@ class ScrapeBatch:
 class EncodedBatch:
     """An encoded OTLP ExportMetricsServiceRequest ready for the queue."""
 
-    payload: bytes  # uncompressed protobuf bytes
+    payload: bytes  # protobuf bytes; gzip-compressed when ``codec == CODEC_GZIP``
     points: int
     created_unix: float
+    codec: int = 0  # CODEC_RAW (0) or CODEC_GZIP (1, one gzip member)
+    raw_size: int = 0  # uncompressed bytes when compressed (0: len(payload))
+
+
+CODEC_RAW = 0
+CODEC_GZIP = 1
 
 
 def is_nan(v: float) -> bool:

@@ -260,8 +260,12 @@ class TranslateWorker:
         loop: asyncio.AbstractEventLoop,
         submit: Callable[[list[EncodedBatch]], None],
         max_pending_samples: int = MAX_PENDING_SAMPLES,
+        compress: bool = False,
     ) -> None:
         self.translator = translator
+        # gzip each encoded request here, off the loop, once: the export queue stores and
+        # sends the compressed bytes (agent.export.codec).
+        self.compress = compress
         self._loop = loop
         self._submit = submit
         self._q: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
@@ -344,6 +348,10 @@ class TranslateWorker:
 
     def _translate(self, batch: ScrapeBatch) -> None:
         encoded = self.translator.translate(batch)
+        if encoded and self.compress:
+            from agent.export.codec import compress_batch
+
+            encoded = [compress_batch(e) for e in encoded]
         self._errors.update(
             ("translate", batch.target.job), "ok", "translation works again", job=batch.target.job
         )
@@ -555,7 +563,7 @@ class Agent:
 
         self._exporter = Exporter(cfg.agent, storage_path=self.opts.storage_path)
         await self._exporter.start()
-        self._worker = TranslateWorker(Translator(cfg.agent), loop, self._submit)
+        self._worker = TranslateWorker(Translator(cfg.agent), loop, self._submit, compress=True)
         self.stats.exporter_stats = self._exporter_stats
         self.stats.translator_stats = self._translator_stats
         self.stats.pending_translation = lambda: self._worker.pending if self._worker else 0

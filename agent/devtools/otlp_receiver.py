@@ -140,6 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         enc = (self.headers.get("Content-Encoding") or "").lower()
         try:
+            # gzip.decompress reads every member: the agent's coalesced requests are the
+            # concatenation of gzip members compressed before its queue (as Go's reader does).
             raw = gzip.decompress(body) if enc == "gzip" else body
             rx._record(raw, len(body), dict(self.headers.items()), "http")
         except (OSError, zlib.error, ValueError, EOFError) as e:

@@ -37,29 +37,31 @@ import time
 from dataclasses import dataclass
 
 from agent.config._types import AgentSection
+from agent.export.codec import to_gzip, to_raw
 from agent.export.queue import DiskQueue, Entry, MemoryQueue, Queue, age_seconds
 from agent.export.sender import GRPCSender, HTTPSender, SendResult, make_sender
-from agent.model import EncodedBatch
+from agent.model import CODEC_GZIP, EncodedBatch
 
 __all__ = ["ExportStats", "Exporter"]
 
 log = logging.getLogger("agent.export")
 
 _SYNC_INTERVAL = 1.0
+_CODEC_INLINE_MAX = 64 * 1024  # larger payloads are (de)compressed in a worker thread
 # Disk queues in use in this process, by directory: (queue, owning Exporter).
 _OPEN_QUEUES: dict[str, tuple[DiskQueue, Exporter]] = {}
 
 
 @dataclass(slots=True)
 class ExportStats:
-    queued_bytes: int = 0
+    queued_bytes: int = 0  # payload bytes as queued: compressed for compressed batches
     queued_batches: int = 0
     queued_points: int = 0
     oldest_age_seconds: float = 0.0
     sent_points: int = 0
     sent_batches: int = 0  # queued batches delivered (several may share one request)
     sent_requests: int = 0
-    sent_bytes: int = 0  # encoded (uncompressed) request bytes the backend accepted
+    sent_bytes: int = 0  # encoded uncompressed request bytes the backend accepted
     failed_batches: int = 0  # batches given up on because the backend rejected them (4xx)
     retries: int = 0  # failed attempts that were retried
     dropped_points: int = 0  # queue bound (max_bytes) reached: oldest dropped
@@ -244,9 +246,10 @@ class Exporter:
                 wake.clear()
                 await wake.wait()
                 continue
+            gz = isinstance(sender, HTTPSender) and sender.gzip
             try:
-                payload = await self._payload(q, entries)
-            except OSError as e:
+                payload = await self._payload(q, entries, gz)
+            except (OSError, EOFError, ValueError) as e:
                 # The record can't be read back (file removed?): drop it rather than spin.
                 log.error("export queue: cannot read a queued batch: %s; dropped", e)
                 if len(q) and q.entries[0].seq == entries[0].seq:
@@ -255,12 +258,15 @@ class Exporter:
                 q.ack(entries[:1])
                 continue
             try:
-                result = await sender.send(payload)
+                if isinstance(sender, HTTPSender):
+                    result = await sender.send(payload, compressed=gz)
+                else:
+                    result = await sender.send(payload)
             except Exception as e:  # a bug, not the backend: keep the data and keep going
                 log.exception("export: unexpected error while sending")
                 result = SendResult(False, True, error=f"{type(e).__name__}: {e}")
             if result.ok:
-                self._st.sent_bytes += len(payload)
+                self._st.sent_bytes += sum(e.raw_size for e in entries)
             if not result.ok and not result.retryable and len(entries) > 1:
                 # One bad batch must not take the others down with it: isolate it.
                 solo = len(entries)
@@ -278,11 +284,22 @@ class Exporter:
             attempt += 1
             await self._sleep(delay)
 
-    async def _payload(self, q: Queue, entries: list[Entry]) -> bytes:
-        if len(entries) == 1:
-            return await q.read(entries[0])
-        parts = [await q.read(e) for e in entries]
-        return b"".join(parts)
+    async def _payload(self, q: Queue, entries: list[Entry], gz: bool) -> bytes:
+        """The request body: gzip (``gz``; a concatenation of gzip members, compressed once
+        before the queue) or the uncompressed protobuf. (De)compression of more than 64 KiB
+        runs in a worker thread."""
+        parts: list[bytes] = []
+        for e in entries:
+            data = await q.read(e)
+            if gz == (e.codec == CODEC_GZIP):
+                parts.append(data)
+                continue
+            conv = to_gzip if gz else to_raw
+            if len(data) <= _CODEC_INLINE_MAX:
+                parts.append(conv(data, e.codec))
+            else:
+                parts.append(await asyncio.to_thread(conv, data, e.codec))
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _account(self, result: SendResult, entries: list[Entry]) -> None:
         s = self._st

@@ -3,9 +3,14 @@
 ``DiskQueue(path, max_bytes)`` appends each batch as one record to segment files
 ``<path>/seg-<n>.q``::
 
-    record = magic "SQ" | u32 payload length | u32 CRC32 | u32 points | f64 created | payload
+    record = magic "SZ" | u8 codec | u32 payload length | u32 raw length | u32 CRC32
+             | u32 points | f64 created | payload
 
-(little endian; the CRC covers points, created and payload). Only a small index entry per
+(little endian; the CRC covers codec, raw length, points, created and payload). ``codec`` is 0
+for an uncompressed payload and 1 for one gzip member (``agent.export.codec``; the runner's
+translate worker compresses every batch before it reaches the queue); ``raw length`` is the
+uncompressed size. Records of the previous format (magic "SQ", no codec: uncompressed) are still
+read and replayed. Only a small index entry per
 record stays in memory; payloads are read back (``os.pread``, in a worker thread) when sent.
 An ack cursor ``<path>/ack`` (segment number and offset, written to a temp file and renamed)
 is persisted after each successful send; on start every record after it is replayed.
@@ -24,11 +29,13 @@ Replay checks every record: a bad magic, a length past the end of the file or a 
 ends that segment (a torn or corrupt tail); the rest of the segment is skipped and counted in
 ``corrupt_records``/``corrupt_bytes``; nothing after the damage is replayed as garbage.
 
-Bound: ``max_bytes`` caps the queued payload bytes (disk for ``DiskQueue``, memory for
-``MemoryQueue``); appending past it drops the oldest records first (``dropped_batches``,
+Bound: ``max_bytes`` caps the queued payload bytes *as stored* - compressed bytes for compressed
+batches (about 7x fewer than the OTLP request bytes), so the bound holds ~7x more data than
+its size suggests (disk for ``DiskQueue``, memory for ``MemoryQueue``); ``queued_bytes`` counts
+the same stored bytes; appending past it drops the oldest records first (``dropped_batches``,
 ``dropped_points``). A segment file is deleted once all its records are sent or dropped, so the
 disk holds at most ``max_bytes`` plus one partly consumed segment (segments are
-``min(16 MiB, max_bytes / 8)``) plus 24 bytes of framing per record.
+``min(16 MiB, max_bytes / 8)``) plus 27 bytes of framing per record.
 """
 
 from __future__ import annotations
@@ -43,15 +50,19 @@ import time
 import zlib
 from dataclasses import dataclass
 
-from agent.model import EncodedBatch
+from agent.export.codec import raw_size
+from agent.model import CODEC_GZIP, CODEC_RAW, EncodedBatch
 
 __all__ = ["DiskQueue", "Entry", "MemoryQueue", "Queue"]
 
 log = logging.getLogger("agent.export")
 
-MAGIC = b"SQ"
-_HDR = struct.Struct("<2sIIId")  # magic, length, crc, points, created
-_CRC_PART = struct.Struct("<Id")  # points, created: covered by the CRC with the payload
+MAGIC = b"SZ"
+_HDR = struct.Struct("<2sBIIIId")  # magic, codec, length, raw length, crc, points, created
+_CRC_PART = struct.Struct("<BIId")  # codec, raw length, points, created: CRC'd with the payload
+MAGIC_V1 = b"SQ"  # previous format: uncompressed payloads, no codec
+_HDR_V1 = struct.Struct("<2sIIId")  # magic, length, crc, points, created
+_CRC_PART_V1 = struct.Struct("<Id")
 _CURSOR = struct.Struct("<QQ")
 SEGMENT_BYTES = 16 * 1024 * 1024
 
@@ -61,11 +72,13 @@ class Entry:
     seq: int
     points: int
     created: float
-    size: int  # payload bytes
+    size: int  # payload bytes as stored (compressed when codec is CODEC_GZIP)
     segment: int = -1
     offset: int = 0  # offset of the payload in the segment file
     end: int = 0  # offset just after the record
     payload: bytes | None = None  # MemoryQueue only
+    codec: int = CODEC_RAW
+    raw_size: int = 0  # uncompressed request bytes
 
 
 class Queue:
@@ -87,15 +100,16 @@ class Queue:
     # -- reading side --
 
     def peek_many(self, max_points: int, max_bytes: int) -> list[Entry]:
-        """Oldest entries that together stay within the limits (always at least one)."""
+        """Oldest entries that together stay within the limits (always at least one);
+        ``max_bytes`` bounds the uncompressed request bytes."""
         out: list[Entry] = []
         pts = size = 0
         for e in self.entries:
-            if out and (pts + e.points > max_points or size + e.size > max_bytes):
+            if out and (pts + e.points > max_points or size + e.raw_size > max_bytes):
                 break
             out.append(e)
             pts += e.points
-            size += e.size
+            size += e.raw_size
         return out
 
     def oldest_created(self) -> float | None:
@@ -182,7 +196,15 @@ class MemoryQueue(Queue):
             return
         self._make_room(size)
         self._push(
-            Entry(self._next_seq(), batch.points, batch.created_unix, size, payload=batch.payload)
+            Entry(
+                self._next_seq(),
+                batch.points,
+                batch.created_unix,
+                size,
+                payload=batch.payload,
+                codec=batch.codec,
+                raw_size=raw_size(batch),
+            )
         )
 
     async def read(self, entry: Entry) -> bytes:
@@ -281,17 +303,42 @@ class DiskQueue(Queue):
             if n - off < _HDR.size:
                 self._corrupt(path, off, n - off, "truncated record header")
                 break
-            magic, length, crc, points, created = _HDR.unpack_from(data, off)
-            body = off + _HDR.size
-            if magic != MAGIC or body + length > n:
-                why = "bad record magic" if magic != MAGIC else "truncated record"
-                self._corrupt(path, off, n - off, why)
+            magic = data[off : off + 2]
+            if magic == MAGIC:
+                _, codec, length, rawlen, crc, points, created = _HDR.unpack_from(data, off)
+                body = off + _HDR.size
+                part = _CRC_PART.pack(codec, rawlen, points, created)
+            elif magic == MAGIC_V1:
+                _, length, crc, points, created = _HDR_V1.unpack_from(data, off)
+                codec, rawlen = CODEC_RAW, length
+                body = off + _HDR_V1.size
+                part = _CRC_PART_V1.pack(points, created)
+            else:
+                self._corrupt(path, off, n - off, "bad record magic")
+                break
+            if body + length > n:
+                self._corrupt(path, off, n - off, "truncated record")
                 break
             payload = memoryview(data)[body : body + length]
-            if zlib.crc32(payload, zlib.crc32(_CRC_PART.pack(points, created))) != crc:
+            if zlib.crc32(payload, zlib.crc32(part)) != crc:
                 self._corrupt(path, off, n - off, "CRC mismatch")
                 break
-            self._push(Entry(self._next_seq(), points, created, length, seg, body, body + length))
+            if codec not in (CODEC_RAW, CODEC_GZIP):
+                self._corrupt(path, off, n - off, f"unknown payload codec {codec}")
+                break
+            self._push(
+                Entry(
+                    self._next_seq(),
+                    points,
+                    created,
+                    length,
+                    seg,
+                    body,
+                    body + length,
+                    codec=codec,
+                    raw_size=rawlen,
+                )
+            )
             count += 1
             off = body + length
         self.replayed_batches += count
@@ -322,10 +369,10 @@ class DiskQueue(Queue):
         self._make_room(size)
         if self._write_off >= self.segment_bytes:
             self._open_segment(self._write_seg + 1)
-        crc = zlib.crc32(
-            batch.payload, zlib.crc32(_CRC_PART.pack(batch.points, batch.created_unix))
-        )
-        hdr = _HDR.pack(MAGIC, size, crc, batch.points, batch.created_unix)
+        codec, rawlen = batch.codec, raw_size(batch)
+        part = _CRC_PART.pack(codec, rawlen, batch.points, batch.created_unix)
+        crc = zlib.crc32(batch.payload, zlib.crc32(part))
+        hdr = _HDR.pack(MAGIC, codec, size, rawlen, crc, batch.points, batch.created_unix)
         record = hdr + batch.payload
         written = 0
         try:
@@ -353,6 +400,8 @@ class DiskQueue(Queue):
                 self._write_seg,
                 body,
                 body + size,
+                codec=codec,
+                raw_size=rawlen,
             )
         )
         self._live[self._write_seg] = self._live.get(self._write_seg, 0) + 1
@@ -412,3 +461,42 @@ def _pread(path: str, size: int, offset: int) -> bytes:
 
 def age_seconds(created: float | None) -> float:
     return 0.0 if created is None else max(0.0, time.time() - created)
+
+
+def read_records(path: str) -> list[tuple[str, int, int, bytes]]:
+    """Unacknowledged records of the disk queue in ``path`` (for tests and tools):
+    ``(segment file, record offset, record end, uncompressed payload)``, in order, stopping
+    at the first torn or corrupt record of each segment."""
+    from agent.export.codec import to_raw
+
+    cur_seg, cur_off = 0, 0
+    with contextlib.suppress(OSError, struct.error):
+        with open(os.path.join(path, "ack"), "rb") as f:
+            cur_seg, cur_off = _CURSOR.unpack(f.read()[: _CURSOR.size])
+    segs = []
+    for name in os.listdir(path):
+        if name.startswith("seg-") and name.endswith(".q"):
+            with contextlib.suppress(ValueError):
+                segs.append((int(name[4:-2]), os.path.join(path, name)))
+    out = []
+    for n, seg in sorted(segs):
+        if n < cur_seg:
+            continue
+        with open(seg, "rb") as f:
+            data = f.read()
+        off = cur_off if n == cur_seg else 0
+        while True:
+            magic = data[off : off + 2]
+            if magic == MAGIC and off + _HDR.size <= len(data):
+                _, codec, length, _raw, _crc, _pts, _created = _HDR.unpack_from(data, off)
+                body = off + _HDR.size
+            elif magic == MAGIC_V1 and off + _HDR_V1.size <= len(data):
+                _, length, _crc, _pts, _created = _HDR_V1.unpack_from(data, off)
+                codec, body = CODEC_RAW, off + _HDR_V1.size
+            else:
+                break
+            if body + length > len(data):
+                break
+            out.append((seg, off, body + length, to_raw(data[body : body + length], codec)))
+            off = body + length
+    return out

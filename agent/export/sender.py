@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import gzip
 import logging
 import ssl
 import time
 import urllib.parse
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +34,7 @@ import httpx
 
 from agent import __version__
 from agent.config._types import OTLPConfig
+from agent.export.codec import deflate as _deflate
 
 log = logging.getLogger("agent.export")
 
@@ -45,11 +44,6 @@ GRPC_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 USER_AGENT = f"scrape-agent/{__version__}"
 _GZIP_INLINE_MAX = 64 * 1024  # larger payloads are compressed in a worker thread
 # ISA-L's gzip (same format): level 1 ~5x faster than zlib's and smaller (docs/PERFORMANCE.md)
-_deflate: Callable[..., bytes]
-try:
-    from isal.igzip import compress as _deflate
-except ImportError:  # pragma: no cover - a declared dependency; zlib is the fallback
-    _deflate = gzip.compress
 
 
 @dataclass(slots=True)
@@ -145,8 +139,9 @@ class HTTPSender:
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
         )
 
-    async def send(self, payload: bytes) -> SendResult:
-        body = await _gzip(payload) if self.gzip else payload
+    async def send(self, payload: bytes, compressed: bool = False) -> SendResult:
+        """POST one request; ``compressed``: ``payload`` is already gzip (with ``gzip`` on)."""
+        body = await _gzip(payload) if self.gzip and not compressed else payload
         try:
             resp = await self.client.post(self.url, content=body, headers=self.headers)
         except httpx.TimeoutException as e:

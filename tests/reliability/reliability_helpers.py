@@ -233,23 +233,7 @@ class StreamServer:
 
 def read_queue_records(path: Path) -> list[tuple[Path, int, int, bytes]]:
     """Unacknowledged records of the export queue (format in ``agent.export.queue``):
-    ``(file, offset, end, payload)``, stopping at the first torn record of a file."""
-    hdr = struct.Struct("<2sIIId")
-    cur_seg, cur_off = 0, 0
-    with contextlib.suppress(OSError, struct.error):
-        cur_seg, cur_off = struct.unpack("<QQ", (path / "ack").read_bytes()[:16])
-    out = []
-    for seg in sorted(path.glob("seg-*.q")):
-        n = int(seg.name[4:-2])
-        if n < cur_seg:
-            continue
-        data = seg.read_bytes()
-        off = cur_off if n == cur_seg else 0
-        while off + hdr.size <= len(data):
-            magic, length, _crc, _pts, _created = hdr.unpack_from(data, off)
-            body = off + hdr.size
-            if magic != b"SQ" or body + length > len(data):
-                break
-            out.append((seg, off, body + length, data[body : body + length]))
-            off = body + length
-    return out
+    ``(file, offset, end, uncompressed payload)``, stopping at the first torn record of a file."""
+    from agent.export.queue import read_records
+
+    return [(Path(seg), off, end, payload) for seg, off, end, payload in read_records(str(path))]
