@@ -190,7 +190,7 @@ class OTLPConfig:
 class QueueConfig:
     """``scrape_agent.queue``: the durable queue of encoded batches."""
 
-    max_bytes: int = 256 * 1024 * 1024  # bound on queued (encoded) bytes, memory + disk
+    max_bytes: int = 256 * 1024 * 1024  # bound on queued bytes as stored (gzip), memory + disk
     batch_max_points: int = 8192
     batch_max_bytes: int = 4 * 1024 * 1024
     retry_initial: float = 1.0
