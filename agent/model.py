@@ -97,9 +97,42 @@ class TargetInfo:
     discovered_labels: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
+class Series:
+    """One final series (label set after target labels and metric relabelling) of one target.
+
+    The scrape stage keeps one ``Series`` per distinct label set of a target across scrapes and
+    hands the same object to translate every time, so a stage after it can keep per-series
+    work on the object instead of hashing the label tuple again (three hashes per sample
+    otherwise, ~0.25 µs each on a kube-state-metrics page). ``stamp`` is the scrape stage's own
+    (the iteration that last wrote the series: duplicates and staleness); ``tr`` is an opaque
+    slot for translate, which must check that what it finds there is its own and current.
+    """
+
+    __slots__ = ("labels", "stamp", "tr")
+
+    def __init__(self, labels: Labels) -> None:
+        self.labels = labels
+        self.stamp = 0
+        self.tr: object = None
+
+    def __repr__(self) -> str:
+        return f"Series({self.labels!r})"
+
+
 class ScrapeBatch:
     """Everything one scrape of one target produced, ready for translation.
+
+    The samples come in up to three parts, translated in this order:
+
+    - columns: ``series[i]`` had ``values[i]`` at ``timestamps[i]`` (or at ``timestamp_ms``
+      when ``timestamps`` is None), with ``exemplars.get(i)``; this is what the scrape loop
+      produces (no per-sample object);
+    - ``stale``: series that got a stale marker (``STALE_NAN`` at ``timestamp_ms``);
+    - ``extra``: plain :class:`Sample` objects (the ``samples`` constructor argument; tests,
+      tools and other producers).
+
+    ``samples`` gives all three as ``Sample`` objects (built on each call: not for hot paths);
+    ``size`` counts them.
 
     ``metadata`` maps a metric *family* name (as exposed, e.g. ``http_requests`` for OpenMetrics
     or ``http_requests_total`` for text 0.0.4 counters) to its metadata. Translate looks
@@ -109,11 +142,69 @@ class ScrapeBatch:
     gauges and carry the target labels, never metric-relabelled.
     """
 
-    target: TargetInfo
-    timestamp_ms: int
-    samples: list[Sample]
-    metadata: Mapping[str, MetricMeta]
-    report: list[Sample] = field(default_factory=list)
+    __slots__ = (
+        "target",
+        "timestamp_ms",
+        "metadata",
+        "report",
+        "series",
+        "values",
+        "timestamps",
+        "exemplars",
+        "stale",
+        "extra",
+    )
+
+    def __init__(
+        self,
+        target: TargetInfo,
+        timestamp_ms: int,
+        samples: list[Sample] | None = None,
+        metadata: Mapping[str, MetricMeta] | None = None,
+        report: list[Sample] | None = None,
+        *,
+        series: list[Series] | None = None,
+        values: list[float] | None = None,
+        timestamps: list[int] | None = None,
+        exemplars: dict[int, Exemplar] | None = None,
+        stale: list[Series] | None = None,
+    ) -> None:
+        self.target = target
+        self.timestamp_ms = timestamp_ms
+        self.metadata: Mapping[str, MetricMeta] = {} if metadata is None else metadata
+        self.report: list[Sample] = [] if report is None else report
+        self.series: list[Series] = [] if series is None else series
+        self.values: list[float] = [] if values is None else values
+        if len(self.series) != len(self.values):
+            raise ValueError("ScrapeBatch: series and values differ in length")
+        self.timestamps = timestamps
+        self.exemplars = exemplars
+        self.stale: list[Series] = [] if stale is None else stale
+        self.extra: list[Sample] = [] if samples is None else samples
+
+    @property
+    def size(self) -> int:
+        """Samples in the batch, without the report series."""
+        return len(self.series) + len(self.stale) + len(self.extra)
+
+    @property
+    def samples(self) -> list[Sample]:
+        ts = self.timestamp_ms
+        stamps = self.timestamps
+        ex = self.exemplars or {}
+        out = [
+            Sample(s.labels, v, ts if stamps is None else stamps[i], ex.get(i))
+            for i, (s, v) in enumerate(zip(self.series, self.values, strict=True))
+        ]
+        out.extend(Sample(s.labels, STALE_NAN, ts) for s in self.stale)
+        out.extend(self.extra)
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"ScrapeBatch(job={self.target.job!r}, instance={self.target.instance!r}, "
+            f"ts={self.timestamp_ms}, size={self.size}, report={len(self.report)})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -285,7 +285,7 @@ class TranslateWorker:
         return self._pending
 
     def put(self, batch: ScrapeBatch) -> None:
-        n = len(batch.samples) + len(batch.report)
+        n = batch.size + len(batch.report)
         with self._lock:
             if self._pending and self._pending_samples + n > self.max_pending_samples:
                 self.dropped_batches += 1
@@ -344,7 +344,7 @@ class TranslateWorker:
                 if kind == "batch":
                     with self._lock:
                         self._pending -= 1
-                        self._pending_samples -= len(item.samples) + len(item.report)
+                        self._pending_samples -= item.size + len(item.report)
 
     def _translate(self, batch: ScrapeBatch) -> None:
         encoded = self.translator.translate(batch)

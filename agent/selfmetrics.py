@@ -255,8 +255,8 @@ class SelfStats:
             up,
             _finite(r.get("scrape_duration_seconds", 0.0)),
             int(_finite(r.get("scrape_samples_scraped", 0))),
-            int(_finite(r.get("scrape_samples_post_metric_relabeling", len(batch.samples)))),
-            len(batch.samples),
+            int(_finite(r.get("scrape_samples_post_metric_relabeling", batch.size))),
+            batch.size,
         )
 
     def observe_discovery(self, job: str, groups: int = 1) -> None:

@@ -7,7 +7,7 @@ Stages, timed separately on the same generated page (the same one ``agent_bench.
   decompress  inflating the level-1 gzipped page as the scrape client does (ISA-L's isal_zlib
               when importable, else zlib)
   parse       agent.scrape.parse.Parser.parse (+ sweep)
-  process     SeriesProcessor.process: target labels, metric relabelling, staleness, Sample objects
+  process     SeriesProcessor.process: target labels, metric relabelling, staleness (columns of Series)
   translate   Translator.translate: OTLP protobuf bytes (requests of batch_max_points)
   gzip        gzip level 1 of every request payload as the OTLP/HTTP sender does (ISA-L when
               importable, else zlib); also zlib levels 1 and 6, and zstd (when ``zstandard``
@@ -177,12 +177,19 @@ def main(argv: list[str] | None = None) -> int:
                 return o
 
             row["process"], outcome = cpu_timer(process)
-            samples = outcome.samples
-            samples.extend(outcome.stale)
             batch = ScrapeBatch(
-                info, ts, samples, result.metadata, proc.report(ts, True, 1.0, outcome)
+                info,
+                ts,
+                None,
+                result.metadata,
+                proc.report(ts, True, 1.0, outcome),
+                series=outcome.series,
+                values=outcome.values,
+                timestamps=outcome.timestamps,
+                exemplars=outcome.exemplars,
+                stale=outcome.stale,
             )
-            del result, outcome, samples
+            del result, outcome
             row["translate"], encoded = cpu_timer(lambda b=batch: tr.translate(b))
             del batch
             payloads = [e.payload for e in encoded]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.config import ScrapeConfig
-from agent.model import MetricMeta, Sample, ScrapeBatch, TargetInfo
+from agent.model import MetricMeta, ScrapeBatch, Series, TargetInfo
 from agent.scrape import gcpause
 from agent.scrape.http import ScrapeClient, ScrapeError
 from agent.scrape.parse import Parser as _ExpositionParser
@@ -163,7 +163,7 @@ class ScrapeLoop:
         ts_ms = int(start * 1000)
         outcome: Outcome | None = None
         error: str | None = self.forced_error
-        stale: list[Sample] = []
+        stale: list[Series] = []
         if error is None:
             try:
                 resp = await self.client.fetch(self.target.url, self.target.timeout)
@@ -204,7 +204,6 @@ class ScrapeLoop:
                 stale = outcome.stale
             else:
                 stale = self.processor.fail(ts_ms)
-            samples = stale
             if error != self.last_error:  # once per new error, not every interval
                 # The up -> down transition is logged once by the runner ("target is down",
                 # with the error); here only a change of error while the target stays down.
@@ -218,15 +217,28 @@ class ScrapeLoop:
             self.health, self.last_error = "down", error
         else:
             assert outcome is not None
-            samples = outcome.samples
-            samples.extend(outcome.stale)
+            stale = outcome.stale
             if self.health == "down":
                 log.debug("scrape of %s (job %s) recovered", self.target.url, self.target.job)
             self.health, self.last_error = "up", ""
-        st.stale_markers += len(outcome.stale if outcome is not None else stale)
+        st.stale_markers += len(stale)
         self.last_scrape, self.last_scrape_duration = start, duration
         report = self.processor.report(ts_ms, error is None, duration, outcome)
-        batch = ScrapeBatch(self.info, ts_ms, samples, self.metadata, report)
+        if error is None and outcome is not None:
+            batch = ScrapeBatch(
+                self.info,
+                ts_ms,
+                None,
+                self.metadata,
+                report,
+                series=outcome.series,
+                values=outcome.values,
+                timestamps=outcome.timestamps,
+                exemplars=outcome.exemplars,
+                stale=stale,
+            )
+        else:
+            batch = ScrapeBatch(self.info, ts_ms, None, self.metadata, report, stale=stale)
         self._emit(batch)
         return batch
 
@@ -267,10 +279,10 @@ class ScrapeLoop:
         await asyncio.sleep(max(0.0, next_tick - loop.time()))
         stale_ms = int(time.time() * 1000)
         await asyncio.sleep(interval + interval / 10)
-        samples = self.processor.fail(stale_ms)
-        self.stats.stale_markers += len(samples)
+        stale = self.processor.fail(stale_ms)
+        self.stats.stale_markers += len(stale)
         report = self.processor.stale_report(stale_ms)
-        self._emit(ScrapeBatch(self.info, stale_ms, samples, self.metadata, report))
+        self._emit(ScrapeBatch(self.info, stale_ms, None, self.metadata, report, stale=stale))
 
 
 def _parse_error_text(exc: ValueError) -> str:

@@ -21,6 +21,7 @@ Differences from Prometheus' parsers, all deliberate:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,10 +55,34 @@ _PROTOCOLS = {
 
 @dataclass(slots=True)
 class ParseResult:
-    """Samples in exposition order: (series text, value, timestamp ms or None, exemplar)."""
+    """Samples in exposition order, as columns: ``series[i]`` (the series text, the parser's
+    cached string) had ``values[i]``, with timestamp ``stamps[i]`` (ms, or None; ``stamps``
+    is None when no sample had one) and exemplar ``exemplars.get(i)``."""
 
-    samples: list[tuple[str, float, int | None, Exemplar | None]] = field(default_factory=list)
+    series: list[str] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    stamps: list[int | None] | None = None
+    exemplars: dict[int, Exemplar] | None = None
     metadata: dict[str, MetricMeta] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> list[tuple[str, float, int | None, Exemplar | None]]:
+        """(series text, value, timestamp ms or None, exemplar) per sample (not for hot paths)."""
+        stamps = self.stamps or [None] * len(self.series)
+        ex = self.exemplars or {}
+        return [
+            (s, v, t, ex.get(i))
+            for i, (s, v, t) in enumerate(zip(self.series, self.values, stamps, strict=True))
+        ]
+
+    def set_samples(self, samples: list[tuple[str, float, int | None, Exemplar | None]]) -> None:
+        """Fill the columns from (series, value, timestamp, exemplar) tuples."""
+        self.series = [s[0] for s in samples]
+        self.values = [s[1] for s in samples]
+        stamps = [s[2] for s in samples]
+        self.stamps = stamps if any(t is not None for t in stamps) else None
+        ex = {i: s[3] for i, s in enumerate(samples) if s[3] is not None}
+        self.exemplars = ex or None
 
 
 def detect_format(content_type: str, fallback: str = "PrometheusText0.0.4") -> str:
@@ -105,11 +130,14 @@ class Parser:
         self._comments: dict[str, tuple[str, str, str] | None] = {}
         self._strings: dict[str, str] = {}
         self._format = ""
-        self._last: list[tuple[str, float, int | None, Exemplar | None]] | None = None
+        self._last: list[str] | None = None
 
-    def parse(self, data: bytes, content_type: str) -> ParseResult:
-        """Parse a whole body. ``content_type`` is a Content-Type header value, or the result of
-        :func:`detect_format` (``'text'``/``'openmetrics'``). Raises only :class:`ParseError`."""
+    def parse(self, data: bytes | Iterable[bytes], content_type: str) -> ParseResult:
+        """Parse a whole body: its bytes, or its pieces in order (cut anywhere; consumed as
+        parsing goes, so the whole body need not be in memory at once). ``content_type`` is a
+        Content-Type header value, or the result of :func:`detect_format`
+        (``'text'``/``'openmetrics'``). Raises only :class:`ParseError` (and whatever the
+        pieces' iterator raises)."""
         fmt = content_type if content_type in ("text", "openmetrics") else None
         if fmt is None:
             fmt = detect_format(content_type)
@@ -120,13 +148,17 @@ class Parser:
         result = ParseResult()
         try:
             if fmt == "openmetrics":
+                if not isinstance(data, (bytes, bytearray)):
+                    data = b"".join(data)
                 text = _decode(data, strict=True)
+                om_samples: list[tuple[str, float, int | None, Exemplar | None]] = []
                 parse_openmetrics(
-                    text, self._cache, result.samples, result.metadata, self.strict, self._strings
+                    text, self._cache, om_samples, result.metadata, self.strict, self._strings
                 )
+                del text
+                result.set_samples(om_samples)
             else:
-                text = _decode(data, strict=False)
-                self._parse_text(text, result)
+                self._parse_text(_text_blocks(data), result)
         except ParseError:
             raise
         except RecursionError:  # pragma: no cover - defensive
@@ -134,7 +166,7 @@ class Parser:
         except (ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
             # A bug guard: never leak another exception type to the scrape loop.
             raise ParseError(f"unparseable exposition: {e}", 0) from None
-        self._last = result.samples
+        self._last = result.series
         return result
 
     def series_labels(self, series: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -154,7 +186,7 @@ class Parser:
         # samples there is nothing to drop (the steady state: no 140k-entry rebuild per
         # scrape). Duplicate series lines can hide as many stale entries as they are: bounded.
         if len(cache) > len(last):
-            self._cache = {s[0]: cache[s[0]] for s in last}
+            self._cache = {s: cache[s] for s in last}
         self._strings = {}
         self._last = None
 
@@ -163,10 +195,12 @@ class Parser:
 
     # -- text format -------------------------------------------------------------------
 
-    def _parse_text(self, text: str, result: ParseResult) -> None:
+    def _parse_text(self, blocks: Iterable[str], result: ParseResult) -> None:
         cache = self._cache
-        samples = result.samples
-        append = samples.append
+        sappend = result.series.append
+        values = result.values
+        vappend = values.append
+        stamps: list[int | None] | None = None
         vals_get = _VALUES.get
         strings = self._strings.setdefault
         old_comments = self._comments
@@ -176,18 +210,14 @@ class Parser:
         cache_get = cache.get
         lineno = 0
         with_ts = False  # did the last quick-path line carry a timestamp? (pages are uniform)
-        # Lines are split a block at a time: a list of every line of a 24 MB page would be
-        # ~30 MB more at the scrape's peak. Quick-path samples reference the cached series
-        # string, not this line's copy, so lines (and their substrings) die as we go.
-        size = len(text)
-        pos = 0
+        # The body comes a block of lines at a time (see _text_blocks): a list of every line
+        # of a 24 MB page would be ~30 MB more at the scrape's peak. Quick-path samples
+        # reference the cached series string, not this line's copy, so lines (and their
+        # substrings) die as we go.
         stop = False
-        while pos < size and not stop:
-            end = text.find("\n", pos + _BLOCK)
-            if end < 0:
-                end = size
-            block = text[pos:end]
-            pos = end + 1
+        for block in blocks:
+            if stop:
+                break
             for line in block.split("\n"):
                 lineno += 1
                 if not line:
@@ -226,7 +256,6 @@ class Parser:
                             with_ts = True
                             continue
                         vtok, ts = tok, None
-                    series = ent[2]
                     v = vals_get(vtok)
                     if v is None:
                         try:
@@ -245,7 +274,14 @@ class Parser:
                             v = _value(vtok)
                             if v is None:
                                 break
-                    append((series, v, ts, None))
+                    if ts is not None:
+                        if stamps is None:
+                            stamps = result.stamps = [None] * len(values)
+                        stamps.append(ts)
+                    elif stamps is not None:
+                        stamps.append(None)
+                    sappend(ent[2])
+                    vappend(v)
                     break
                 else:
                     v = None
@@ -258,7 +294,14 @@ class Parser:
                 # share repeated strings (label names, namespaces, pod names, uids ...) between
                 # cached series: the cache is most of a parser's memory
                 cache[series] = (*compact(name, labels, strings), series)
-                append((series, v, ts, None))
+                if ts is not None:
+                    if stamps is None:
+                        stamps = result.stamps = [None] * len(values)
+                    stamps.append(ts)
+                elif stamps is not None:
+                    stamps.append(None)
+                sappend(series)
+                vappend(v)
         self._comments = comments
         if meta:
             result.metadata = {k: MetricMeta(type=t, help=h) for k, (t, h) in meta.items()}
@@ -273,6 +316,45 @@ def _value(tok: str) -> float | None:
     if len(_VALUES) < _VALUES_MAX:
         _VALUES[tok] = v
     return v
+
+
+def _line_blocks(data: bytes | Iterable[bytes]) -> Iterator[bytes]:
+    """The body in blocks of whole lines of about ``_BLOCK`` bytes (the last may end without a
+    newline). ``data`` is the whole body, or its pieces in order, cut anywhere."""
+    if isinstance(data, (bytes, bytearray)):
+        size = len(data)
+        pos = 0
+        while pos < size:
+            end = data.find(b"\n", pos + _BLOCK)
+            end = size if end < 0 else end + 1
+            yield data[pos:end]
+            pos = end
+        return
+    tail = b""
+    for chunk in data:
+        if not chunk:
+            continue
+        buf = tail + chunk if tail else chunk
+        if len(buf) < _BLOCK:
+            tail = buf
+            continue
+        cut = buf.rfind(b"\n") + 1
+        if cut == 0:  # one very long line so far
+            tail = buf
+            continue
+        yield buf[:cut]
+        tail = buf[cut:]
+    if tail:
+        yield tail
+
+
+def _text_blocks(data: bytes | Iterable[bytes]) -> Iterator[str]:
+    """Text-format blocks decoded as Prometheus reads them (invalid UTF-8 kept as is, as
+    surrogates: the label checks report it with the line)."""
+    for block in _line_blocks(data):
+        text = block.decode("utf-8", "surrogateescape")
+        # a block ends with its newline; drop it so splitting gives no empty last line
+        yield text[:-1] if text.endswith("\n") else text
 
 
 def _decode(data: bytes, strict: bool) -> str:

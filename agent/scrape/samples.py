@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import relabel
 from agent.config import ScrapeConfig
-from agent.model import STALE_NAN, Exemplar, Labels, MetricMeta, Sample
+from agent.model import STALE_NAN, Exemplar, Labels, MetricMeta, Sample, Series
 from agent.scrape.targets import Target
 
 REPORT_NAMES = (
@@ -43,12 +43,15 @@ NAME_MANDATORY_ERROR = "missing metric name (__name__ label)"
 
 
 class ParseResult(Protocol):
-    samples: Sequence[tuple[str, float, int | None, Exemplar | None]]
+    series: Sequence[str]
+    values: Sequence[float]
+    stamps: Sequence[int | None] | None
+    exemplars: Mapping[int, Exemplar] | None
     metadata: Mapping[str, MetricMeta]
 
 
 class Parser(Protocol):
-    def parse(self, body: bytes, content_type: str) -> Any: ...
+    def parse(self, body: Any, content_type: str) -> Any: ...
     def series_labels(self, series_text: str) -> tuple[str, Sequence[tuple[str, str]]]: ...
     def sweep(self) -> None: ...
 
@@ -57,23 +60,51 @@ class LimitError(Exception):
     pass
 
 
-@dataclass(slots=True)
-class _Entry:
-    labels: Labels | None  # None: dropped by metric relabelling
-    error: str | None = None  # a label limit this series breaks
-    seen: int = 0  # scrape iteration that last saw it
+class _Failing:
+    """A series text whose labels break a limit (or lost ``__name__``): fails every scrape
+    that exposes it."""
+
+    __slots__ = ("labels", "error")
+
+    def __init__(self, labels: Labels, error: str) -> None:
+        self.labels = labels
+        self.error = error
+
+
+class _Dropped:
+    __slots__ = ()
+
+
+_DROPPED = _Dropped()  # a series text dropped by metric relabelling
+_Cached = Series | _Failing | _Dropped
 
 
 @dataclass(slots=True)
 class Outcome:
-    samples: list[Sample]
+    """What one parse result became: columns as ``ScrapeBatch``'s (``series[i]`` had
+    ``values[i]`` at ``timestamps[i]``, or at the scrape time when ``timestamps`` is None),
+    plus stale markers (``stale``, at the scrape time) and the counts behind the report."""
+
+    series: list[Series] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    timestamps: list[int] | None = None
+    exemplars: dict[int, Exemplar] | None = None
     scraped: int = 0  # scrape_samples_scraped
     post_relabel: int = 0  # scrape_samples_post_metric_relabeling
     series_added: int = 0
     dropped_by_relabel: int = 0
     duplicates: int = 0
     error: str | None = None
-    stale: list[Sample] = field(default_factory=list)
+    stale: list[Series] = field(default_factory=list)
+
+    def samples(self, ts_ms: int) -> list[Sample]:
+        """The kept samples as ``Sample`` objects (tests and tools, not the hot path)."""
+        ex = self.exemplars or {}
+        ts = self.timestamps
+        return [
+            Sample(s.labels, v, ts_ms if ts is None else ts[i], ex.get(i))
+            for i, (s, v) in enumerate(zip(self.series, self.values, strict=True))
+        ]
 
 
 def mutate_sample_labels(
@@ -153,9 +184,12 @@ class SeriesProcessor:
         self.target = target
         self.cfg = cfg
         self.external = {k: v for k, v in (external_labels or {}).items() if v != ""}
-        self._cache: dict[str, _Entry] = {}
+        # series text -> its final Series, or _DROPPED / a _Failing
+        self._cache: dict[str, _Cached] = {}
+        # final labels -> Series: one object per label set, whatever text spelt it
+        self._by_labels: dict[Labels, Series] = {}
         self._iter = 0
-        self.prev: set[Labels] = set()  # series written by the last scrape (for staleness)
+        self.prev: list[Series] = []  # series written by the last scrape (for staleness)
         self._last_cache_size = 0
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
         self._label_limits = bool(
@@ -163,8 +197,12 @@ class SeriesProcessor:
         )
 
     def inherit(self, other: SeriesProcessor) -> None:
-        """Keep staleness state across a config reload (the cache is rebuilt: rules changed)."""
+        """Keep staleness state across a config reload (the cache is rebuilt: rules changed).
+        The previous scrape's ``Series`` objects are kept, so a series that is still there
+        after the reload is the same object (and not marked stale)."""
         self.prev = other.prev
+        self._iter = other._iter
+        self._by_labels = {s.labels: s for s in other.prev}
 
     def _intern(self, items: Iterable[tuple[str, str]]) -> Labels:
         # Series of one target share most label pairs (job, instance, namespace, pod ...):
@@ -174,108 +212,191 @@ class SeriesProcessor:
             pairs = self._pairs = {}
         return tuple([pairs.setdefault(kv, kv) for kv in sorted(items)])
 
-    def _resolve(self, parser: Parser, series: str) -> _Entry:
-        name, raw = parser.series_labels(series)
+    def _series(self, labels: Labels) -> Series:
+        s = self._by_labels.get(labels)
+        if s is None:
+            s = self._by_labels[labels] = Series(labels)
+        return s
+
+    def _resolve(self, parser: Parser, text: str) -> _Cached:
+        name, raw = parser.series_labels(text)
         lb = mutate_sample_labels(name, raw, self.target.labels, self.cfg.honor_labels)
         if self.cfg.metric_relabel_configs:
             out = relabel.process(lb, self.cfg.metric_relabel_configs)
             if out is None:
-                return _Entry(None)
+                return _DROPPED
             lb = {k: v for k, v in out.items() if v != ""}
             if not lb:
-                return _Entry(None)
+                return _DROPPED
             if "__name__" not in lb:  # Prometheus fails the scrape (errNameLabelMandatory)
-                return _Entry(self._intern(lb.items()), NAME_MANDATORY_ERROR)
-        err = None
+                return _Failing(self._intern(lb.items()), NAME_MANDATORY_ERROR)
         if self._label_limits:
             err = check_label_limits(tuple(sorted(lb.items())), self.cfg)
+            if err is not None:
+                if self.external:
+                    lb.update(self.external)
+                return _Failing(self._intern(lb.items()), err)
         if self.external:
             lb.update(self.external)
-        return _Entry(self._intern(lb.items()), err)
+        return self._series(self._intern(lb.items()))
 
     def process(self, parser: Parser, result: ParseResult, ts_ms: int) -> Outcome:
-        """All samples of a successful parse; on a limit breach ``error`` is set and ``samples``
-        holds only stale markers for the previous scrape's series."""
+        """All samples of a successful parse; on a limit breach ``error`` is set, nothing is
+        kept and ``stale`` holds markers for the previous scrape's series."""
         self._iter += 1
         it = self._iter
         cache = self._cache
-        honor_ts = self.cfg.honor_timestamps
-        track_ts_stale = self.cfg.track_timestamps_staleness
+        cache_get = cache.get
         sample_limit = self.cfg.sample_limit
-        out: list[Sample] = []
-        append = out.append
-        seen: set[Labels] = set()
-        add = seen.add
-        untracked: list[Labels] = []  # explicit timestamps: no staleness tracking
-        o = Outcome(out)
+        o = Outcome()
+        out_series = o.series
+        out_values = o.values
+        sappend = out_series.append
+        vappend = out_values.append
+        texts = result.series
+        explicit = result.stamps is not None or result.exemplars is not None
         error: str | None = None
-        scraped = touched = dropped = dups = 0
-        for series, value, ts, exemplar in result.samples:
-            scraped += 1
-            entry = cache.get(series)
-            if entry is None:
-                entry = self._resolve(parser, series)
-                cache[series] = entry
-                if entry.labels is not None:
-                    o.series_added += 1
-            if entry.seen != it:
-                entry.seen = it
-                touched += 1
-            lbls = entry.labels
-            if lbls is None:
-                dropped += 1
-                continue
-            if entry.error is not None:
-                error = entry.error
-                break
-            n_seen = len(seen)
-            add(lbls)  # one hash of the label tuple (tuples don't cache theirs), not two
-            if len(seen) == n_seen:
-                dups += 1  # same series twice in one scrape: later ones dropped
-                continue
-            if sample_limit > 0 and len(out) >= sample_limit:
-                error = SAMPLE_LIMIT_ERROR  # keep counting, as Prometheus' limitAppender
-                continue
-            if ts is not None and honor_ts:
-                append(Sample(lbls, value, ts, exemplar))
-                if not track_ts_stale:
-                    untracked.append(lbls)
-            else:
-                append(Sample(lbls, value, ts_ms, exemplar))
+        dropped = dups = added = 0
+        limit = sample_limit if sample_limit > 0 else len(texts) + 1
+        over = 0  # samples past sample_limit (counted, not kept)
+        n = 0
+        if not explicit:
+            # The common page: no timestamps, no exemplars.
+            for text, v in zip(texts, result.values, strict=True):
+                ref = cache_get(text)
+                if ref is None:
+                    ref = cache[text] = self._resolve(parser, text)
+                    if ref is not _DROPPED:
+                        added += 1
+                if ref.__class__ is not Series:
+                    if ref is _DROPPED:
+                        dropped += 1
+                        continue
+                    error = ref.error  # type: ignore[union-attr]
+                    n += 1
+                    break
+                n += 1
+                if ref.stamp == it:  # type: ignore[union-attr]
+                    dups += 1  # same series twice in one scrape: later ones dropped
+                    continue
+                ref.stamp = it  # type: ignore[union-attr]
+                if len(out_series) >= limit:
+                    over += 1  # keep counting, as Prometheus' limitAppender
+                    continue
+                sappend(ref)  # type: ignore[arg-type]
+                vappend(v)
+            untracked: list[Series] = []
+        else:
+            error, dropped, dups, added, over, n, untracked = self._process_explicit(
+                parser, result, o, it, limit, ts_ms
+            )
+        # Prometheus counts samples up to a failing one (its append loop breaks there).
+        scraped = n + dropped
+        if error is None and over:
+            error = SAMPLE_LIMIT_ERROR
         o.scraped = scraped
         o.dropped_by_relabel = dropped
         o.duplicates = dups
+        o.series_added = added
         if error is not None:
-            o.post_relabel = len(seen) + dups
+            o.post_relabel = len(out_series) + over + dups
             o.error = error
-            o.samples = []
+            o.series, o.values, o.timestamps, o.exemplars = [], [], None, None
             o.stale = self.fail(ts_ms)
-            self._gc(flush=False, touched=touched)
+            self._gc(texts, flush=False)
             return o
         o.post_relabel = scraped - dropped
-        cur = seen.difference(untracked) if untracked else seen
-        o.stale = [Sample(lb, STALE_NAN, ts_ms) for lb in self.prev - cur]
-        self.prev = cur
-        self._gc(flush=True, touched=touched)
+        prev = self.prev
+        o.stale = [s for s in prev if s.stamp != it]
+        if untracked:
+            # explicit timestamps without track_timestamps_staleness: no staleness tracking
+            for s in untracked:
+                s.stamp = -1
+            cur = [s for s in out_series if s.stamp == it]
+            for s in untracked:
+                s.stamp = it
+            self.prev = cur
+        else:
+            self.prev = out_series
+        self._gc(texts, flush=True)
         return o
 
-    def fail(self, ts_ms: int) -> list[Sample]:
-        """A failed scrape: stale markers for every series of the last one."""
-        stale = [Sample(lb, STALE_NAN, ts_ms) for lb in self.prev]
-        self.prev = set()
+    def _process_explicit(
+        self, parser: Parser, result: ParseResult, o: Outcome, it: int, limit: int, ts_ms: int
+    ) -> tuple[str | None, int, int, int, int, int, list[Series]]:
+        """``process`` for pages with timestamps or exemplars (the general loop)."""
+        cache = self._cache
+        honor_ts = self.cfg.honor_timestamps
+        track_ts_stale = self.cfg.track_timestamps_staleness
+        stamps = result.stamps
+        exemplars = result.exemplars or {}
+        ts_out: list[int] = []
+        ex_out: dict[int, Exemplar] = {}
+        untracked: list[Series] = []
+        error: str | None = None
+        dropped = dups = added = over = n = 0
+        any_ts = False
+        for i, (text, v) in enumerate(zip(result.series, result.values, strict=True)):
+            ref = cache.get(text)
+            if ref is None:
+                ref = cache[text] = self._resolve(parser, text)
+                if ref is not _DROPPED:
+                    added += 1
+            if not isinstance(ref, Series):
+                if ref is _DROPPED:
+                    dropped += 1
+                    continue
+                assert isinstance(ref, _Failing)
+                error = ref.error
+                n += 1
+                break
+            n += 1
+            if ref.stamp == it:
+                dups += 1
+                continue
+            ref.stamp = it
+            if len(o.series) >= limit:
+                over += 1
+                continue
+            ts = stamps[i] if stamps is not None else None
+            if ts is not None and honor_ts:
+                any_ts = True
+                if not track_ts_stale:
+                    untracked.append(ref)
+            else:
+                ts = ts_ms
+            e = exemplars.get(i)
+            if e is not None:
+                ex_out[len(o.series)] = e
+            ts_out.append(ts)
+            o.series.append(ref)
+            o.values.append(v)
+        if any_ts:
+            o.timestamps = ts_out
+        o.exemplars = ex_out or None
+        return error, dropped, dups, added, over, n, untracked
+
+    def fail(self, ts_ms: int) -> list[Series]:
+        """A failed scrape (or a target gone): the last scrape's series, which get stale
+        markers."""
+        stale = self.prev
+        self.prev = []
         return stale
 
-    def _gc(self, flush: bool, touched: int) -> None:
+    def _gc(self, texts: Sequence[str], flush: bool) -> None:
         # As Prometheus' scrapeCache.iterDone: drop entries unseen this scrape after a
         # success, or when failed scrapes made the cache balloon.
-        size = len(self._cache)
+        cache = self._cache
+        size = len(cache)
         if not flush and size > self._last_cache_size * 2 + 1000:
             flush = True
-        if flush and touched < size:
-            it = self._iter
-            self._cache = {k: e for k, e in self._cache.items() if e.seen == it}
+        if flush and size > len(texts):
+            get = cache.get
+            self._cache = cache = {t: e for t in texts if (e := get(t)) is not None}
+            # series no text maps to any more: forget them too (churn); prev is a subset
+            self._by_labels = {e.labels: e for e in cache.values() if e.__class__ is Series}
         if flush:
-            self._last_cache_size = len(self._cache)
+            self._last_cache_size = len(cache)
 
     def report(
         self,

@@ -46,6 +46,7 @@ across scrapes, keyed by its ``Labels`` tuple.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -57,7 +58,16 @@ from dataclasses import dataclass
 
 from agent import __version__
 from agent.config._types import AgentSection
-from agent.model import EncodedBatch, Labels, MetricMeta, Sample, ScrapeBatch, is_stale_nan
+from agent.model import (
+    STALE_NAN,
+    EncodedBatch,
+    Exemplar,
+    Labels,
+    MetricMeta,
+    ScrapeBatch,
+    Series,
+    is_stale_nan,
+)
 from agent.scrape import gcpause
 from agent.translate import _pb
 from agent.translate.units import unit_word_to_ucum
@@ -114,6 +124,7 @@ _ATTR_FIELD = {_GAUGE: 7, _SUM: 7, _HIST: 9, _SUMMARY: 7}
 # Series roles.
 _R_VALUE, _R_CREATED, _R_BUCKET, _R_COUNT, _R_SUM, _R_HCREATED, _R_TARGET_INFO, _R_DROP = range(8)
 
+_EPOCHS = itertools.count(1)  # _TargetState.epoch values: unique per cache generation
 _NS_PER_MS = 1_000_000
 _F_TS_VAL = struct.Struct("<BQBd")  # time(3) + as_double(4)
 _F_TS_STALE = struct.Struct("<BQBB")  # time(3) + flags(8)=1
@@ -374,9 +385,11 @@ class _Series:
         "res",
         "fast",
         "state",
+        "epoch",
     )
 
     def __init__(self, role: int, metric: _Metric | None) -> None:
+        self.epoch = -1  # the _TargetState.epoch it was built for
         self.role = role
         self.metric = metric
         # b"\n" + point length + encoded attributes: the start of every value point of a
@@ -408,9 +421,11 @@ class _TargetState:
         "groups",
         "gen",
         "resolved",
+        "epoch",
     )
 
     def __init__(self) -> None:
+        self.epoch = next(_EPOCHS)
         self.meta: Mapping[str, MetricMeta] | None = None
         self.series: dict[Labels, _Series] = {}
         self.metrics: dict[_MKey, _Metric] = {}
@@ -440,6 +455,7 @@ class Translator:
             1, _pb.string(1, DEFAULT_SCOPE_NAME) + _pb.string(2, __version__)
         )
         self.stats = TranslateStats()
+        self._bad_ts = 0  # samples of the batch being translated dropped for their timestamp
         # Encoded KeyValue per (field, name, value): label values repeat across series a lot.
         self._kv_cache: dict[tuple[int, str, str], bytes] = {}
 
@@ -465,14 +481,14 @@ class Translator:
 
     def translate(self, batch: ScrapeBatch) -> list[EncodedBatch]:
         try:
-            if len(batch.samples) > _GC_PAUSE_SAMPLES:
+            if batch.size > _GC_PAUSE_SAMPLES:
                 # no cycles are made here; see agent/scrape/gcpause.py
                 with gcpause.paused():
                     return self._translate(batch)
             return self._translate(batch)
         except Exception:  # never let bad data take the scrape loop down
             self.stats.errors += 1
-            self.stats.dropped_points += len(batch.samples) + len(batch.report)
+            self.stats.dropped_points += batch.size + len(batch.report)
             log.exception(
                 "translating the scrape of job=%r instance=%r failed; its samples were dropped",
                 batch.target.job,
@@ -497,6 +513,7 @@ class Translator:
             st.groups = {}
             st.resolved = {}
             st.meta = dict(md)
+            st.epoch = next(_EPOCHS)  # entries held by scrape stage Series are out of date
         return st
 
     def _translate(self, batch: ScrapeBatch) -> list[EncodedBatch]:
@@ -505,104 +522,38 @@ class Translator:
         gen = st.gen
         stats = self.stats
         stats.batches += 1
-        series_get = st.series.get
         touched: list[_Metric] = []
         touched_res: list[_Resource] = []
-        n_in = 0
-        stale_n = 0
-        bad_ts = 0
-        build = self._build
-        ts_val = _F_TS_VAL.pack
-        for samples in (batch.samples, batch.report):
-            n_in += len(samples)
+        self._bad_ts = 0
+        put = self._put
+        ts_ms = batch.timestamp_ms
+        if batch.series:
+            self._columns(st, batch, touched, touched_res)
+        if batch.stale:
+            if 0 <= ts_ms <= _MAX_MS:
+                ref_info = self._ref_info
+                for ref in batch.stale:
+                    info = ref_info(st, batch, ref)
+                    put(st, info, STALE_NAN, ts_ms, None, touched, touched_res)
+            else:
+                self._bad_ts += len(batch.stale)
+        series_get = st.series.get
+        for samples in (batch.extra, batch.report):
             for s in samples:
                 if not 0 <= s.timestamp_ms <= _MAX_MS:
                     # Not representable in OTLP (fixed64 ns since 1970): drop the sample, not
                     # the scrape. Prometheus' TSDB would refuse it as out of bounds too.
-                    bad_ts += 1
+                    self._bad_ts += 1
                     continue
-                info = series_get(s.labels)
-                if info is None:
-                    info = build(st, batch, s)
-                info.seen = gen
-                m = info.metric
-                if m is not None and m.gen != gen:
-                    m.reset(gen)
-                    touched.append(m)
-                if info.fast and s.exemplar is None:
-                    v = s.value
-                    if v == v:  # the common case: a gauge sample with a value
-                        assert m is not None
-                        m.points.append(
-                            info.prefix + ts_val(0x19, s.timestamp_ms * 1000000, 0x21, v)
-                        )
-                        continue
-                role = info.role
-                if role == _R_VALUE:
-                    assert m is not None
-                    v = s.value
-                    ts = s.timestamp_ms * _NS_PER_MS
-                    if m.kind == _GAUGE and s.exemplar is None:
-                        if v != v and is_stale_nan(v):
-                            stale_n += 1
-                            m.points.append(self._gauge_stale(info, ts))
-                        else:
-                            m.points.append(info.prefix + ts_val(0x19, ts, 0x21, v))
-                    else:
-                        ex = self._exemplar(s) if s.exemplar is not None else b""
-                        if m.kind == _GAUGE:
-                            stale = v != v and is_stale_nan(v)
-                            stale_n += stale
-                            m.points.append(self._number_point(info.attrs, 0, ts, v, stale, ex))
-                        else:
-                            m.pending.append((info, v, ts, ex))
-                elif role == _R_CREATED:
-                    assert m is not None
-                    if not math.isnan(s.value):
-                        m.created[info.attrs] = s.value
-                elif role == _R_HCREATED:
-                    assert m is not None
-                    g = info.group
-                    assert g is not None
-                    if g.gen != gen:
-                        g.reset(gen)
-                        m.groups.append(g)
-                    if not math.isnan(s.value):
-                        g.created = s.value
-                elif role in (_R_BUCKET, _R_COUNT, _R_SUM):
-                    assert m is not None
-                    g = info.group
-                    assert g is not None
-                    if g.gen != gen:
-                        g.reset(gen)
-                        m.groups.append(g)
-                    if role == _R_COUNT:
-                        g.count = s.value
-                        g.has_count = True
-                        g.ts = s.timestamp_ms
-                    elif role == _R_SUM:
-                        g.sum = s.value
-                        g.has_sum = True
-                    else:
-                        g.values.append((info.bound, s.value))
-                        if s.exemplar is not None and m.kind == _HIST:
-                            g.exemplars.append(self._exemplar(s))
-                elif role == _R_TARGET_INFO:
-                    res = info.res
-                    assert res is not None
-                    if res.gen != gen:
-                        res.gen = gen
-                        res.extra = {}
-                        touched_res.append(res)
-                    if info.extra is not None:
-                        res.extra.update(info.extra)
-                else:  # _R_DROP
-                    stats.dropped_points += 1
+                found = series_get(s.labels)
+                if found is None:
+                    found = self._build(st, batch, s.labels)
+                put(st, found, s.value, s.timestamp_ms, s.exemplar, touched, touched_res)
         for res in st.resources.values():
             if res.gen != gen:
                 res.extra = {}
-        stats.samples_in += n_in
-        stats.stale_points += stale_n
+        stats.samples_in += batch.size + len(batch.report)
+        bad_ts = self._bad_ts
         if bad_ts:
             stats.dropped_points += bad_ts
             log.debug(
@@ -614,6 +565,141 @@ class Translator:
         if gen % _SWEEP_EVERY == 0:
             self._sweep(st)
         return self._assemble(st, touched)
+
+    def _ref_info(self, st: _TargetState, batch: ScrapeBatch, ref: Series) -> _Series:
+        """The cached entry of a scrape stage ``Series``: from its slot when this target
+        state put it there, else by label lookup (and remembered in the slot)."""
+        info = ref.tr
+        if isinstance(info, _Series) and info.epoch == st.epoch:
+            return info
+        found = st.series.get(ref.labels)
+        if found is None:
+            found = self._build(st, batch, ref.labels)
+        ref.tr = found
+        return found
+
+    def _columns(
+        self,
+        st: _TargetState,
+        batch: ScrapeBatch,
+        touched: list[_Metric],
+        touched_res: list[_Resource],
+    ) -> None:
+        """The scrape's columns (``series``/``values``): the hot loop of the agent."""
+        gen = st.gen
+        epoch = st.epoch
+        put = self._put
+        ref_info = self._ref_info
+        ts_val = _F_TS_VAL.pack
+        stamps = batch.timestamps
+        exemplars = batch.exemplars
+        ts_ms = batch.timestamp_ms
+        if stamps is None and exemplars is None:
+            if not 0 <= ts_ms <= _MAX_MS:
+                self._bad_ts += len(batch.series)
+                return
+            ts_ns = ts_ms * _NS_PER_MS
+            for ref, v in zip(batch.series, batch.values, strict=True):
+                info: _Series = ref.tr  # type: ignore[assignment]  # checked on the next line
+                if info.__class__ is not _Series or info.epoch != epoch:
+                    info = ref_info(st, batch, ref)
+                info.seen = gen
+                if info.fast and v == v:
+                    # the common case: a gauge sample with a value
+                    m = info.metric
+                    assert m is not None
+                    if m.gen != gen:
+                        m.reset(gen)
+                        touched.append(m)
+                    m.points.append(info.prefix + ts_val(0x19, ts_ns, 0x21, v))
+                    continue
+                put(st, info, v, ts_ms, None, touched, touched_res)
+            return
+        exs = exemplars or {}
+        for i, (ref, v) in enumerate(zip(batch.series, batch.values, strict=True)):
+            t = ts_ms if stamps is None else stamps[i]
+            if not 0 <= t <= _MAX_MS:
+                self._bad_ts += 1
+                continue
+            put(st, ref_info(st, batch, ref), v, t, exs.get(i), touched, touched_res)
+
+    def _put(
+        self,
+        st: _TargetState,
+        info: _Series,
+        v: float,
+        ts_ms: int,
+        exemplar: Exemplar | None,
+        touched: list[_Metric],
+        touched_res: list[_Resource],
+    ) -> None:
+        """One sample of a known series (any kind, stale markers and exemplars included)."""
+        gen = st.gen
+        info.seen = gen
+        m = info.metric
+        if m is not None and m.gen != gen:
+            m.reset(gen)
+            touched.append(m)
+        role = info.role
+        if role == _R_VALUE:
+            assert m is not None
+            ts = ts_ms * _NS_PER_MS
+            if m.kind == _GAUGE and exemplar is None:
+                if v != v and is_stale_nan(v):
+                    self.stats.stale_points += 1
+                    m.points.append(self._gauge_stale(info, ts))
+                else:
+                    m.points.append(info.prefix + _F_TS_VAL.pack(0x19, ts, 0x21, v))
+            else:
+                ex = self._exemplar(exemplar, ts_ms) if exemplar is not None else b""
+                if m.kind == _GAUGE:
+                    stale = v != v and is_stale_nan(v)
+                    self.stats.stale_points += stale
+                    m.points.append(self._number_point(info.attrs, 0, ts, v, stale, ex))
+                else:
+                    m.pending.append((info, v, ts, ex))
+        elif role == _R_CREATED:
+            assert m is not None
+            if not math.isnan(v):
+                m.created[info.attrs] = v
+        elif role == _R_HCREATED:
+            assert m is not None
+            g = info.group
+            assert g is not None
+            if g.gen != gen:
+                g.reset(gen)
+                m.groups.append(g)
+            if not math.isnan(v):
+                g.created = v
+        elif role in (_R_BUCKET, _R_COUNT, _R_SUM):
+            assert m is not None
+            g = info.group
+            assert g is not None
+            if g.gen != gen:
+                g.reset(gen)
+                m.groups.append(g)
+            if role == _R_COUNT:
+                g.count = v
+                g.has_count = True
+                g.ts = ts_ms
+            elif role == _R_SUM:
+                g.sum = v
+                g.has_sum = True
+            else:
+                g.values.append((info.bound, v))
+                if exemplar is not None and m.kind == _HIST:
+                    g.exemplars.append(self._exemplar(exemplar, ts_ms))
+        elif role == _R_TARGET_INFO:
+            res = info.res
+            assert res is not None
+            if res.gen != gen:
+                res.gen = gen
+                res.extra = {}
+                touched_res.append(res)
+            if info.extra is not None:
+                res.extra.update(info.extra)
+        else:  # _R_DROP
+            self.stats.dropped_points += 1
 
     def _gauge_stale(self, info: _Series, ts: int) -> bytes:
         body = info.attrs + _F_TS_STALE.pack(0x19, ts, 0x40, 1)
@@ -632,12 +718,10 @@ class Translator:
             body = attrs + _F_TS_VAL.pack(0x19, ts, 0x21, v) + ex
         return b"\n" + _pb.varint(len(body)) + body
 
-    def _exemplar(self, s: Sample) -> bytes:
-        e = s.exemplar
-        assert e is not None
-        ts_ms = e.timestamp_ms if e.timestamp_ms is not None else s.timestamp_ms
+    def _exemplar(self, e: Exemplar, sample_ts_ms: int) -> bytes:
+        ts_ms = e.timestamp_ms if e.timestamp_ms is not None else sample_ts_ms
         if not 0 <= ts_ms <= _MAX_MS:
-            ts_ms = s.timestamp_ms
+            ts_ms = sample_ts_ms
         parts = [_F_TS.pack(0x11, ts_ms * _NS_PER_MS), b"\x19", _DBL.pack(e.value)]
         for k, v in e.labels:
             lk = k.lower()
@@ -680,8 +764,7 @@ class Translator:
             res = st.resources[(job, instance)] = _Resource(attrs)
         return res
 
-    def _build(self, st: _TargetState, batch: ScrapeBatch, s: Sample) -> _Series:
-        labels = s.labels
+    def _build(self, st: _TargetState, batch: ScrapeBatch, labels: Labels) -> _Series:
         name = ""
         job = instance = None
         scope_items: list[tuple[str, str]] = []
@@ -790,6 +873,7 @@ class Translator:
         return self._remember(st, labels, info)
 
     def _remember(self, st: _TargetState, labels: Labels, info: _Series) -> _Series:
+        info.epoch = st.epoch
         st.series[labels] = info
         self.stats.series_cached += 1
         return info
@@ -819,8 +903,9 @@ class Translator:
     def _sweep(self, st: _TargetState) -> None:
         limit = st.gen - STATE_TTL_SCRAPES
         old = [k for k, v in st.series.items() if v.seen <= limit]
+        series = st.series
         for k in old:
-            del st.series[k]
+            series.pop(k).epoch = -1  # a scrape stage Series may still point at it
         self.stats.series_cached -= len(old)
         st.old = {}
         if old:
