@@ -27,7 +27,7 @@ import socket
 import ssl
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -135,10 +135,51 @@ def build_ssl_context(tls: TLSConfig) -> ssl.SSLContext:
     return ctx
 
 
+_PIECE = 1 << 20  # bytes of inflated body handed to the parser at a time
+
+
 @dataclass(slots=True)
 class ScrapeResponse:
+    """A scrape's response body. ``body`` is the body as sent: inflated already unless
+    ``gzipped`` (``fetch(..., lazy=True)``), in which case :meth:`pieces` inflates it a piece
+    at a time, so the whole inflated page is never in memory at once."""
+
     body: bytes
     content_type: str
+    gzipped: bool = False
+    limit: int = 0  # body_size_limit, applied to inflated bytes by pieces()
+    url: str = ""
+
+    def pieces(self) -> Iterator[bytes]:
+        """The inflated body in order, in pieces of up to ~1 MB. Raises ScrapeError for a
+        corrupt gzip body or one over ``body_size_limit`` (checked as it inflates)."""
+        if not self.gzipped:
+            yield self.body
+            return
+        assert _fast_zlib is not None
+        d = _fast_zlib.decompressobj(16 + _fast_zlib.MAX_WBITS)
+        limit = self.limit
+        n = 0
+        data = self.body
+        try:
+            while data:
+                piece = d.decompress(data, _PIECE)
+                data = d.unconsumed_tail
+                n += len(piece)
+                if limit > 0 and n >= limit:
+                    raise ScrapeError("body size limit exceeded")
+                if piece:
+                    yield piece
+                if d.eof:
+                    break
+            piece = d.flush()
+        except _fast_zlib.error as exc:
+            raise ScrapeError(f'Get "{self.url}": {exc}') from None
+        n += len(piece)
+        if limit > 0 and n >= limit:
+            raise ScrapeError("body size limit exceeded")
+        if piece:
+            yield piece
 
 
 class ScrapeClient:
@@ -265,14 +306,17 @@ class ScrapeClient:
         return out
 
     # -- fetch -----------------------------------------------------------------------------
-    async def fetch(self, url: str, timeout: float) -> ScrapeResponse:
+    async def fetch(self, url: str, timeout: float, *, lazy: bool = False) -> ScrapeResponse:
+        """GET a scrape URL. ``lazy=True``: a gzip body is returned as received, to be
+        inflated by ``ScrapeResponse.pieces()`` (where its limit and corruption errors then
+        surface); otherwise ``body`` is the inflated body."""
         if self._client is None:
             self._setup()
             if self._client is None:
                 raise ScrapeError(f'Get "{url}": {self.setup_error}')
         try:
             async with asyncio.timeout(timeout):
-                return await self._fetch(url, timeout)
+                return await self._fetch(url, timeout, lazy)
         except TimeoutError:
             raise ScrapeError(f'Get "{url}": context deadline exceeded') from None
         except httpx.HTTPError as exc:
@@ -282,7 +326,7 @@ class ScrapeClient:
         except OSError as exc:
             raise ScrapeError(f'Get "{url}": {exc}') from None
 
-    async def _fetch(self, url: str, timeout: float) -> ScrapeResponse:
+    async def _fetch(self, url: str, timeout: float, lazy: bool) -> ScrapeResponse:
         client = self._client
         assert client is not None
         origin = _origin(url)
@@ -305,8 +349,13 @@ class ScrapeClient:
                     raise ScrapeError(
                         f"server returned HTTP status {resp.status_code} {resp.reason_phrase}"
                     )
+                ctype = resp.headers.get("content-type", "")
+                enc = resp.headers.get("content-encoding", "").strip().lower()
+                if lazy and _fast_zlib is not None and enc == "gzip":
+                    raw = await self._read_raw(resp, self.body_size_limit)
+                    return ScrapeResponse(raw, ctype, True, self.body_size_limit, current)
                 body = await self._read_limited(resp)
-                return ScrapeResponse(body, resp.headers.get("content-type", ""))
+                return ScrapeResponse(body, ctype, url=current)
             finally:
                 await resp.aclose()
         raise ScrapeError(f'Get "{url}": stopped after {MAX_REDIRECTS} redirects')
@@ -323,6 +372,21 @@ class ScrapeClient:
             if limit > 0 and n >= limit:
                 raise ScrapeError("body size limit exceeded")
             chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _read_raw(resp: httpx.Response, limit: int) -> bytes:
+        """A gzip body as received. Its inflated size is checked by ``pieces()``; here only a
+        body whose compressed size alone proves it over the limit stops the read early
+        (deflate never grows data by more than ~0.1% plus headers)."""
+        chunks: list[bytes] = []
+        n = 0
+        cap = limit + limit // 500 + 1024 if limit > 0 else 0
+        async for raw in resp.aiter_raw():
+            n += len(raw)
+            if cap and n >= cap:
+                raise ScrapeError("body size limit exceeded")
+            chunks.append(raw)
         return b"".join(chunks)
 
     @staticmethod

@@ -28,7 +28,7 @@ from typing import Any
 from agent.config import ScrapeConfig
 from agent.model import MetricMeta, ScrapeBatch, Series, TargetInfo
 from agent.scrape import gcpause
-from agent.scrape.http import ScrapeClient, ScrapeError
+from agent.scrape.http import ScrapeClient, ScrapeError, ScrapeResponse
 from agent.scrape.parse import Parser as _ExpositionParser
 from agent.scrape.parse import detect_format
 from agent.scrape.samples import Outcome, Parser, SeriesProcessor
@@ -166,14 +166,10 @@ class ScrapeLoop:
         stale: list[Series] = []
         if error is None:
             try:
-                resp = await self.client.fetch(self.target.url, self.target.timeout)
-                body, ctype = resp.body, resp.content_type
-                del resp
-                if len(body) > THREAD_THRESHOLD:
-                    work = asyncio.ensure_future(
-                        asyncio.to_thread(self._process, body, ctype, ts_ms)
-                    )
-                    body = b""  # the worker holds the only reference: freed once parsed
+                resp = await self.client.fetch(self.target.url, self.target.timeout, lazy=True)
+                if _big(resp):
+                    work = asyncio.ensure_future(asyncio.to_thread(self._process, resp, ts_ms))
+                    del resp  # the worker holds the only reference: freed once parsed
                     try:
                         outcome = await asyncio.shield(work)
                     except asyncio.CancelledError:
@@ -183,8 +179,8 @@ class ScrapeLoop:
                             await work
                         raise
                 else:
-                    outcome = self._process(body, ctype, ts_ms)
-                body = b""
+                    outcome = self._process(resp, ts_ms)
+                    del resp
                 error = outcome.error
             except ScrapeError as exc:
                 error = str(exc)
@@ -242,19 +238,20 @@ class ScrapeLoop:
         self._emit(batch)
         return batch
 
-    def _process(self, body: bytes, content_type: str, ts_ms: int) -> Outcome:
-        if len(body) > THREAD_THRESHOLD:
+    def _process(self, resp: ScrapeResponse, ts_ms: int) -> Outcome:
+        if _big(resp):
             with gcpause.paused():  # see agent/scrape/gcpause.py
-                return self._process_now(body, content_type, ts_ms)
-        return self._process_now(body, content_type, ts_ms)
+                return self._process_now(resp, ts_ms)
+        return self._process_now(resp, ts_ms)
 
-    def _process_now(self, body: bytes, content_type: str, ts_ms: int) -> Outcome:
+    def _process_now(self, resp: ScrapeResponse, ts_ms: int) -> Outcome:
         if self.parser is None:
             self.parser = new_parser()
         parser = self.parser
         # Prometheus 3: a blank/unknown Content-Type fails unless fallback_scrape_protocol is set.
-        fmt = detect_format(content_type, self.cfg.fallback_scrape_protocol)
-        result: Any = parser.parse(body, fmt)
+        fmt = detect_format(resp.content_type, self.cfg.fallback_scrape_protocol)
+        # a gzip body is inflated piece by piece as the parser goes (ScrapeResponse.pieces)
+        result: Any = parser.parse(resp.pieces() if resp.gzipped else resp.body, fmt)
         outcome = self.processor.process(parser, result, ts_ms)
         parser.sweep()
         self.metadata = result.metadata
@@ -283,6 +280,11 @@ class ScrapeLoop:
         self.stats.stale_markers += len(stale)
         report = self.processor.stale_report(stale_ms)
         self._emit(ScrapeBatch(self.info, stale_ms, None, self.metadata, report, stale=stale))
+
+
+def _big(resp: ScrapeResponse) -> bool:
+    # gzip pages inflate ~5-8x: judge by the inflated size's lower bound
+    return len(resp.body) * (4 if resp.gzipped else 1) > THREAD_THRESHOLD
 
 
 def _parse_error_text(exc: ValueError) -> str:

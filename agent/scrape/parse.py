@@ -117,16 +117,21 @@ def detect_format(content_type: str, fallback: str = "PrometheusText0.0.4") -> s
 class Parser:
     """One per target. Caches the parsed form of each series text across scrapes."""
 
-    __slots__ = ("_cache", "_comments", "_format", "_last", "_strings", "strict")
+    __slots__ = ("_cache", "_comments", "_format", "_fresh", "_kept", "_last", "_strings", "strict")
 
     def __init__(self, *, strict: bool = False) -> None:
         """``strict=True`` also enforces the OpenMetrics specification's family-level rules
         (see ``_parse_om``); the scrape path uses the default, which accepts what Prometheus
         accepts."""
         self.strict = strict
-        # series text -> CacheEntry; the text format's entries also carry the key itself
-        # (name, flat labels, series text) so samples reference one string per series
+        # series text -> what the quick path needs. Text format: the key itself, so samples
+        # reference one string per series (and the next stage's lookups hit by identity);
+        # its parsed form is kept only while the next stage may ask for it (``_fresh``, until
+        # ``sweep``) or when re-parsing could not give it back (``_kept``: le/quantile values
+        # rewritten under a histogram/summary TYPE). OpenMetrics: CacheEntry tuples.
         self._cache: dict[str, Any] = {}
+        self._fresh: dict[str, Any] = {}
+        self._kept: dict[str, Any] = {}
         self._comments: dict[str, tuple[str, str, str] | None] = {}
         self._strings: dict[str, str] = {}
         self._format = ""
@@ -144,7 +149,9 @@ class Parser:
         if fmt != self._format:
             self._cache.clear()
             self._comments.clear()
+            self._kept.clear()
             self._format = fmt
+        self._fresh = {}
         result = ParseResult()
         try:
             if fmt == "openmetrics":
@@ -172,8 +179,18 @@ class Parser:
     def series_labels(self, series: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         """(metric name, labels in exposition order, without ``__name__``) of a series text
         returned by the last :meth:`parse`."""
-        ent = self._cache[series]
-        return ent[0], expand(ent[1])
+        if self._format != "text":
+            ent = self._cache[series]
+            return ent[0], expand(ent[1])
+        ent = self._fresh.get(series) or self._kept.get(series)
+        if ent is not None:
+            return ent[0], expand(ent[1])
+        if series not in self._cache:
+            raise KeyError(series)
+        # A series parsed in an earlier scrape whose parsed form was let go: parse it again
+        # (validated then; no le/quantile rewrite applied to it, or it would be in _kept).
+        _, (name, labels), _, _ = parse_sample_line(series + " 0", 0, "unknown")
+        return name, tuple(labels)
 
     def sweep(self) -> None:
         """Drop cached series not seen in the last parse (bounded memory under churn).
@@ -186,7 +203,10 @@ class Parser:
         # samples there is nothing to drop (the steady state: no 140k-entry rebuild per
         # scrape). Duplicate series lines can hide as many stale entries as they are: bounded.
         if len(cache) > len(last):
-            self._cache = {s: cache[s] for s in last}
+            self._cache = cache = {s: cache[s] for s in last}
+            if self._kept:
+                self._kept = {k: v for k, v in self._kept.items() if k in cache}
+        self._fresh = {}
         self._strings = {}
         self._last = None
 
@@ -197,6 +217,8 @@ class Parser:
 
     def _parse_text(self, blocks: Iterable[str], result: ParseResult) -> None:
         cache = self._cache
+        fresh = self._fresh
+        kept = self._kept
         sappend = result.series.append
         values = result.values
         vappend = values.append
@@ -280,7 +302,7 @@ class Parser:
                         stamps.append(ts)
                     elif stamps is not None:
                         stamps.append(None)
-                    sappend(ent[2])
+                    sappend(ent)
                     vappend(v)
                     break
                 else:
@@ -293,7 +315,11 @@ class Parser:
                 series, (name, labels), v, ts = parse_sample_line(line, lineno, mtype)
                 # share repeated strings (label names, namespaces, pod names, uids ...) between
                 # cached series: the cache is most of a parser's memory
-                cache[series] = (*compact(name, labels, strings), series)
+                ent = compact(name, labels, strings)
+                fresh[series] = ent
+                if mtype == "histogram" or mtype == "summary":
+                    kept[series] = ent
+                cache[series] = series
                 if ts is not None:
                     if stamps is None:
                         stamps = result.stamps = [None] * len(values)

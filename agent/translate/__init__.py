@@ -46,6 +46,7 @@ across scrapes, keyed by its ``Labels`` tuple.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import math
@@ -1159,22 +1160,21 @@ class _Packer:
         return self.out
 
     def _metric(self, m: _Metric, pts: list[bytes]) -> None:
-        i = 0
         n = len(pts)
+        # cum[k]: bytes of pts[0..k]; the points that fit a budget are found by bisection
+        cum = list(itertools.accumulate(map(len, pts)))
         overhead = len(m.header) + len(m.extras) + 12
         field = _DATA_FIELD[m.kind]
+        i = 0
         while i < n:
             open_pts = self.req_pts + self.rm_pts
             budget_pts = self.max_points - open_pts
             budget_bytes = self.max_bytes - self.used_bytes() - overhead
-            j = i
-            size = 0
-            while j < n and j - i < budget_pts:
-                c = len(pts[j])
-                if size + c > budget_bytes and (j > i or open_pts > 0):
-                    break
-                size += c
-                j += 1
+            hi = min(n, i + budget_pts) if budget_pts > 0 else i
+            base = cum[i - 1] if i else 0
+            j = bisect.bisect_right(cum, base + budget_bytes, i, hi) if hi > i else i
+            if j == i and open_pts == 0 and hi > i:
+                j = i + 1  # a point bigger than the byte limit goes out alone
             if j == i:
                 self.flush()
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -354,3 +355,46 @@ def test_gzip_bodies_inflate_alike_and_corrupt_gzip_fails_the_scrape(
             fetch(ScrapeClient(cfg), srv.url("/limit"))
         cfg = scrape_config({"job_name": "j", "body_size_limit": len(big) + 1})
         assert fetch(ScrapeClient(cfg), srv.url("/limit")).body == big
+
+
+def test_lazy_fetch_inflates_gzip_piece_by_piece_with_the_same_errors(scrape_config: Any) -> None:
+    import agent.scrape.http as http_mod
+
+    if http_mod._fast_zlib is None:
+        pytest.skip("isal not installed")
+    big = b"".join(b'm{i="%d"} %d\n' % (i, i) for i in range(200_000))  # ~4 MB
+    noise = os.urandom(300_000)
+    with TargetServer() as srv:
+        srv.set("/big", Page(big, chunk_size=65536))
+        srv.set(
+            "/bad",
+            Page(b"this is not gzip", gzip=False, headers={"Content-Encoding": "gzip"}),
+        )
+        srv.set("/noise", Page(noise, gzip=False, headers={"Content-Encoding": "gzip"}))
+
+        def lazy(cfg: dict[str, Any], path: str) -> Any:
+            async def go() -> Any:
+                client = ScrapeClient(scrape_config(cfg))
+                try:
+                    return await client.fetch(srv.url(path), 5, lazy=True)
+                finally:
+                    await client.aclose()
+
+            return asyncio.run(go())
+
+        resp = lazy({"job_name": "j"}, "/big")
+        assert resp.gzipped and len(resp.body) < len(big) // 3
+        pieces = list(resp.pieces())
+        assert len(pieces) >= 4 and max(map(len, pieces)) <= 1 << 20
+        assert b"".join(pieces) == big
+        bad = lazy({"job_name": "j"}, "/bad")
+        with pytest.raises(ScrapeError, match="^Get .*/bad"):
+            list(bad.pieces())
+        at_limit = lazy({"job_name": "j", "body_size_limit": len(big)}, "/big")
+        with pytest.raises(ScrapeError, match="^body size limit exceeded$"):
+            list(at_limit.pieces())
+        ok = lazy({"job_name": "j", "body_size_limit": len(big) + 1}, "/big")
+        assert b"".join(ok.pieces()) == big
+        # a compressed body that alone proves the limit exceeded stops the download
+        with pytest.raises(ScrapeError, match="^body size limit exceeded$"):
+            lazy({"job_name": "j", "body_size_limit": 100_000}, "/noise")
