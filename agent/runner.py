@@ -347,11 +347,11 @@ class TranslateWorker:
                         self._pending_samples -= item.size + len(item.report)
 
     def _translate(self, batch: ScrapeBatch) -> None:
-        encoded = self.translator.translate(batch)
-        if encoded and self.compress:
-            from agent.export.codec import compress_batch
+        from agent.export.codec import compress_batch
 
-            encoded = [compress_batch(e) for e in encoded]
+        # each request is gzipped as soon as it is packed: the raw payload of a big scrape
+        # (~27 MB for kube-state-metrics) is never all in memory at once
+        encoded = self.translator.translate(batch, compress_batch if self.compress else None)
         self._errors.update(
             ("translate", batch.target.job), "ok", "translation works again", job=batch.target.job
         )

@@ -54,7 +54,7 @@ import os
 import struct
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from agent import __version__
@@ -457,6 +457,7 @@ class Translator:
         )
         self.stats = TranslateStats()
         self._bad_ts = 0  # samples of the batch being translated dropped for their timestamp
+        self._finish: Callable[[EncodedBatch], EncodedBatch] | None = None
         # Encoded KeyValue per (field, name, value): label values repeat across series a lot.
         self._kv_cache: dict[tuple[int, str, str], bytes] = {}
 
@@ -480,7 +481,15 @@ class Translator:
         if st is not None:
             self.stats.series_cached -= len(st.series)
 
-    def translate(self, batch: ScrapeBatch) -> list[EncodedBatch]:
+    def translate(
+        self,
+        batch: ScrapeBatch,
+        finish: Callable[[EncodedBatch], EncodedBatch] | None = None,
+    ) -> list[EncodedBatch]:
+        """The batch as OTLP requests. ``finish`` (e.g. ``agent.export.codec.compress_batch``)
+        is applied to each request as soon as it is complete, so only finished requests are
+        kept until the end (a big scrape's raw payload is never all in memory at once)."""
+        self._finish = finish
         try:
             if batch.size > _GC_PAUSE_SAMPLES:
                 # no cycles are made here; see agent/scrape/gcpause.py
@@ -1077,7 +1086,7 @@ class Translator:
             if pts:
                 resources[id(m.res)] = m.res
                 order.setdefault(id(m.res), {}).setdefault(m.scope, []).append((m, pts))
-        return _Packer(self._max_points, self._max_bytes, self.stats).pack(
+        return _Packer(self._max_points, self._max_bytes, self.stats, self._finish).pack(
             [(resources[rid].encode(), scopes) for rid, scopes in order.items()]
         )
 
@@ -1085,7 +1094,14 @@ class Translator:
 class _Packer:
     """Packs encoded points into requests within the point and byte limits."""
 
-    def __init__(self, max_points: int, max_bytes: int, stats: TranslateStats) -> None:
+    def __init__(
+        self,
+        max_points: int,
+        max_bytes: int,
+        stats: TranslateStats,
+        finish: Callable[[EncodedBatch], EncodedBatch] | None = None,
+    ) -> None:
+        self.finish = finish
         self.max_points = max_points
         self.max_bytes = max_bytes
         self.stats = stats
@@ -1125,10 +1141,13 @@ class _Packer:
         self.close_rm()
         if self.req:
             payload = b"".join(self.req)
-            self.out.append(EncodedBatch(payload, self.req_pts, self.now))
+            self.req = []
+            enc = EncodedBatch(payload, self.req_pts, self.now)
+            del payload
             self.stats.requests_out += 1
             self.stats.points_out += self.req_pts
-            self.stats.bytes_out += len(payload)
+            self.stats.bytes_out += len(enc.payload)
+            self.out.append(enc if self.finish is None else self.finish(enc))
         self.req = []
         self.req_pts = 0
         self.req_bytes = 0

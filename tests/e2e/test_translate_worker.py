@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 from agent.config import AgentSection
 from agent.model import EncodedBatch, Sample, ScrapeBatch, TargetInfo, labels_from_mapping
@@ -48,10 +49,13 @@ class GatedTranslator:
         self.gate = threading.Event()
         self.seen: list[int] = []
 
-    def translate(self, batch: ScrapeBatch) -> list[EncodedBatch]:
+    def translate(
+        self, batch: ScrapeBatch, finish: Callable[[EncodedBatch], EncodedBatch] | None = None
+    ) -> list[EncodedBatch]:
         self.gate.wait(10)
         self.seen.append(len(batch.samples))
-        return [EncodedBatch(b"x", len(batch.samples), 0.0)]
+        enc = EncodedBatch(b"x", len(batch.samples), 0.0)
+        return [enc if finish is None else finish(enc)]
 
     def forget(self, job: str, instance: str) -> None:
         pass

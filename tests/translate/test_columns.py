@@ -1,0 +1,176 @@
+"""The scrape loop hands translate columns of ``Series`` objects; tests and tools hand it
+``Sample`` lists. Both must give the same OTLP, scrape after scrape (the per-series slot on a
+``Series`` is only a shortcut), and ``finish`` must see every request."""
+
+from __future__ import annotations
+
+import struct
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+
+from agent.config import AgentSection, QueueConfig
+from agent.export.codec import compress_batch, inflate
+from agent.model import (
+    CODEC_GZIP,
+    STALE_NAN,
+    EncodedBatch,
+    Exemplar,
+    MetricMeta,
+    Sample,
+    ScrapeBatch,
+    Series,
+    TargetInfo,
+    labels_from_mapping,
+)
+from agent.translate import Translator
+
+TARGET = TargetInfo("j", "h:1", "http", {"__address__": "h:1"})
+META = {
+    "g": MetricMeta("gauge", "a gauge"),
+    "c_total": MetricMeta("counter", "a counter"),
+    "h": MetricMeta("histogram"),
+    "s": MetricMeta("summary"),
+}
+
+
+def L(name: str, **kw: str) -> tuple[tuple[str, str], ...]:
+    return labels_from_mapping({"__name__": name, "job": "j", "instance": "h:1", **kw})
+
+
+SERIES = [
+    L("g", pod="a"),
+    L("g", pod="b"),
+    L("c_total", code="200"),
+    L("c_total", code="500"),
+    L("h_bucket", le="1.0"),
+    L("h_bucket", le="+Inf"),
+    L("h_sum"),
+    L("h_count"),
+    L("s", quantile="0.5"),
+    L("s_sum"),
+    L("s_count"),
+    L("target_info", env="prod"),
+    L("untyped_thing", x="y"),
+]
+
+
+def values(i: int) -> list[float]:
+    # counters grow, then reset at scrape 3
+    k = float(i if i != 3 else 0)
+    return [1.0 + i, 2.0, 10 + k, 5 + k, 1 + k, 2 + k, 3.5 + k, 2 + k, 0.25, 9.0 + k, 4 + k, 1, 7]
+
+
+def decoded(out: list[EncodedBatch]) -> list[ExportMetricsServiceRequest]:
+    reqs = []
+    for e in out:
+        req = ExportMetricsServiceRequest()
+        req.ParseFromString(inflate(e.payload) if e.codec == CODEC_GZIP else e.payload)
+        reqs.append(req)
+    return reqs
+
+
+def test_columns_and_sample_lists_translate_alike_over_many_scrapes() -> None:
+    agent = AgentSection(queue=QueueConfig(batch_max_points=7))
+    by_cols, by_samples = Translator(agent, env={}), Translator(agent, env={})
+    refs = [Series(lb) for lb in SERIES]
+    meta: dict[str, MetricMeta] = dict(META)
+    for i in range(12):
+        ts = 1_000_000 + i * 15_000
+        if i == 6:  # a metadata change rebuilds translate's cache; the slots must follow
+            meta = {**META, "g": MetricMeta("gauge", "new help")}
+        vals = values(i)
+        keep = [k for k in range(len(refs)) if not (i == 4 and k == 1)]  # "b" missing once
+        cols = ScrapeBatch(
+            TARGET,
+            ts,
+            None,
+            meta,
+            series=[refs[k] for k in keep],
+            values=[vals[k] for k in keep],
+            stale=[refs[1]] if i == 4 else [],
+        )
+        plain = ScrapeBatch(TARGET, ts, cols.samples, meta)
+        if i == 4:
+            assert plain.extra[-1].labels == SERIES[1]  # the stale marker comes last
+        a = decoded(by_cols.translate(cols))
+        b = decoded(by_samples.translate(plain))
+        assert a == b, i
+        assert a and sum(len(r.resource_metrics) for r in a) >= 1
+    assert by_cols.stats.resets == by_samples.stats.resets >= 1
+    assert by_cols.stats.stale_points == by_samples.stats.stale_points == 1
+
+
+def test_columns_with_timestamps_and_exemplars() -> None:
+    agent = AgentSection()
+    refs = [Series(L("c_total", code="200")), Series(L("g", pod="a"))]
+    ex = Exemplar((("trace_id", "0123456789abcdef0123456789abcdef"),), 1.0, 5)
+    cols = ScrapeBatch(
+        TARGET,
+        2_000,
+        None,
+        META,
+        series=refs,
+        values=[3.0, 4.0],
+        timestamps=[1_500, 1_700],
+        exemplars={0: ex},
+    )
+    want = [Sample(refs[0].labels, 3.0, 1_500, ex), Sample(refs[1].labels, 4.0, 1_700)]
+    assert cols.samples == want
+    a = decoded(Translator(agent, env={}).translate(cols))
+    b = decoded(Translator(agent, env={}).translate(ScrapeBatch(TARGET, 2_000, want, META)))
+    assert a == b
+    pts = [
+        m.sum.data_points[0] if m.HasField("sum") else m.gauge.data_points[0]
+        for m in a[0].resource_metrics[0].scope_metrics[0].metrics
+    ]
+    assert [p.time_unix_nano for p in pts] == [1_500_000_000, 1_700_000_000]
+    assert len(pts[0].exemplars) == 1
+
+
+def test_a_series_slot_from_another_translator_is_not_trusted() -> None:
+    agent = AgentSection()
+    ref = Series(L("g", pod="a"))
+    t1, t2 = Translator(agent, env={}), Translator(agent, env={})
+    t1.translate(ScrapeBatch(TARGET, 1_000, None, META, series=[ref], values=[1.0]))
+    assert ref.tr is not None
+    meta2 = {**META, "g": MetricMeta("gauge", "other help")}
+    out = decoded(t2.translate(ScrapeBatch(TARGET, 1_000, None, meta2, series=[ref], values=[1.0])))
+    # t2 built its own entry from its own metadata, not t1's
+    assert out[0].resource_metrics[0].scope_metrics[0].metrics[0].description == "other help"
+    assert t2.stats.series_cached == 1
+
+
+def test_finish_sees_every_request_as_it_is_packed() -> None:
+    agent = AgentSection(queue=QueueConfig(batch_max_points=3))
+    refs = [Series(L("g", pod=str(k))) for k in range(10)]
+    b = ScrapeBatch(TARGET, 1_000, None, META, series=refs, values=[1.0] * 10)
+    plain = Translator(agent, env={}).translate(b)
+    seen: list[int] = []
+
+    def finish(e: EncodedBatch) -> EncodedBatch:
+        seen.append(e.points)
+        return compress_batch(e)
+
+    done = Translator(agent, env={}).translate(
+        ScrapeBatch(
+            TARGET, 1_000, None, META, series=[Series(r.labels) for r in refs], values=[1.0] * 10
+        ),
+        finish,
+    )
+    assert seen == [e.points for e in plain] == [3, 3, 3, 1]
+    assert all(e.codec == CODEC_GZIP for e in done)
+    assert decoded(done) == decoded(plain)
+
+
+def test_stale_columns_are_no_recorded_value_points() -> None:
+    ref = Series(L("g", pod="a"))
+    tr = Translator(AgentSection(), env={})
+    tr.translate(ScrapeBatch(TARGET, 1_000, None, META, series=[ref], values=[1.0]))
+    out = decoded(tr.translate(ScrapeBatch(TARGET, 2_000, None, META, stale=[ref])))
+    pt = out[0].resource_metrics[0].scope_metrics[0].metrics[0].gauge.data_points[0]
+    assert pt.flags == 1 and pt.time_unix_nano == 2_000_000_000
+    marker = ScrapeBatch(TARGET, 2_000, None, META, stale=[ref]).samples[0]
+    assert marker.labels == ref.labels and marker.value != marker.value  # NaN
+    assert struct.pack("<d", marker.value) == struct.pack("<d", STALE_NAN)
