@@ -234,12 +234,9 @@ def _replace(rule: Rule) -> Step:
     value_template = rule.replacement_template
     target_valid = None if lit_target is None else is_valid_label_name(lit_target, scheme)
 
+    # (a '$' in the target or the replacement: no empty-source shortcut here)
     def replace(cur: dict[str, str], added: set[str]) -> bool:
-        v = read(cur)
-        if v == "" and empty_shortcut:
-            _set(cur, added, target, static_value)
-            return True
-        groups = groups_of(v)
+        groups = groups_of(read(cur))
         if groups is None:
             return True
         if lit_target is not None:
