@@ -253,46 +253,54 @@ def _replace(rule: Rule) -> Step:
     return replace
 
 
+# A name memo's state: (hits, seen, targets) = the names the rule acts on (for labelmap: mapped
+# to their new name), every name with a verdict, the values of ``hits``. Never modified once
+# published: a new state replaces it whole, so a step reads one consistent snapshot even when
+# threads relabel with the same rule at once (scrapes of one job's targets run in threads).
+_NameState = tuple[dict[str, str], frozenset[str], frozenset[str]]
+
+
 class _NameMemo:
-    """Bounded memo of a rule's verdict on label names, kept as sets so that a label set is
-    checked with C-level set operations: ``seen.issuperset(cur)`` (every name known?) and
-    ``cur.keys() & hit`` (the names the rule acts on)."""
+    """Bounded memo of a rule's verdict on label names, checked against a label set with
+    C-level set operations: ``seen.issuperset(cur)`` (every name known?) and
+    ``cur.keys() & hits.keys()`` (the names the rule acts on)."""
 
-    __slots__ = ("hit", "seen", "raw")
+    __slots__ = ("state", "raw")
 
-    def __init__(self, raw: Callable[[str], bool]) -> None:
-        self.hit: set[str] = set()  # names the rule acts on
-        self.seen: set[str] = set()  # every name with a verdict (hit or not)
-        self.raw = raw
+    def __init__(self, raw: Callable[[str], str | None]) -> None:
+        self.state: _NameState = ({}, frozenset(), frozenset())
+        self.raw = raw  # name -> what the rule makes of it, None: the rule leaves it alone
 
-    def learn(self, cur: dict[str, str]) -> None:
-        """Give a verdict to the names of ``cur`` not seen yet."""
-        hit = self.hit
-        seen = self.seen
+    def learn(self, cur: dict[str, str]) -> _NameState:
+        """A state that knows every name of ``cur`` (published, and returned)."""
+        hits, seen, _ = self.state
         if len(seen) + len(cur) > _MEMO_SIZE:
-            hit.clear()
-            seen.clear()
-        for name in cur.keys() - seen:
-            if self.raw(name):
-                hit.add(name)
-            seen.add(name)
+            hits, seen = {}, frozenset()
+        new = cur.keys() - seen
+        hits = dict(hits)
+        raw = self.raw
+        for name in new:
+            r = raw(name)
+            if r is not None:
+                hits[name] = r
+        state = (hits, seen | new, frozenset(hits.values()))
+        self.state = state
+        return state
 
 
 def _label_filter(rule: Rule) -> Step:
     """labeldrop / labelkeep: delete the labels whose name matches / does not match."""
     match = rule.compiled.uncached_match
     if rule.action == "labeldrop":
-        memo = _NameMemo(match)
+        memo = _NameMemo(lambda n: n if match(n) else None)
     else:
-        memo = _NameMemo(lambda n: not match(n))
-    hit = memo.hit  # the memo's sets are cleared, never replaced
-    seen = memo.seen
-    learn = memo.learn
+        memo = _NameMemo(lambda n: None if match(n) else n)
 
     def label_filter(cur: dict[str, str], added: set[str]) -> bool:
+        hits, seen, _ = memo.state
         if not seen.issuperset(cur):
-            learn(cur)
-        for n in cur.keys() & hit:
+            hits, seen, _ = memo.learn(cur)
+        for n in cur.keys() & hits.keys():
             del cur[n]
             added.discard(n)
         return True
@@ -303,31 +311,18 @@ def _label_filter(rule: Rule) -> Step:
 def _labelmap(rule: Rule) -> Step:
     groups_of = rule.compiled.uncached_groups
     template = rule.replacement_template
-    mapped: dict[str, str] = {}  # name -> its mapped name, for the names in memo.hit
-    targets: set[str] = set()  # the mapped names
 
-    def raw(name: str) -> bool:
+    def raw(name: str) -> str | None:
         groups = groups_of(name)
-        if groups is None:
-            return False
-        m = mapped[name] = expand(template, groups)
-        targets.add(m)
-        return True
+        return None if groups is None else expand(template, groups)
 
     memo = _NameMemo(raw)
-    hit = memo.hit
-    seen = memo.seen
-
-    def learn(cur: dict[str, str]) -> None:
-        if len(seen) + len(cur) > _MEMO_SIZE:
-            mapped.clear()
-            targets.clear()
-        memo.learn(cur)
 
     def labelmap(cur: dict[str, str], added: set[str]) -> bool:
+        mapped, seen, targets = memo.state
         if not seen.issuperset(cur):
-            learn(cur)
-        hits = cur.keys() & hit
+            mapped, seen, targets = memo.learn(cur)
+        hits = cur.keys() & mapped.keys()
         if not hits:
             return True
         if len(hits) == 1:

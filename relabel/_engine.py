@@ -160,7 +160,7 @@ def process(labels: Mapping[str, str], rules: Sequence[Rule]) -> dict[str, str] 
     """Apply ``rules`` in order to ``labels``: the new label set (sorted by name, no empty
     values), or ``None`` when a rule dropped it. The input is never modified."""
     cur = dict(labels)
-    if "" in cur.values():
+    if not all(cur.values()):  # an empty value is no label
         cur = {k: v for k, v in cur.items() if v != ""}
     added: set[str] = set()
     for rule in rules:
@@ -175,7 +175,7 @@ def process_in_place(labels: dict[str, str], rules: Sequence[Rule]) -> dict[str,
     returns, no empty values, in no particular order), or ``None`` when a rule dropped the set
     (``labels`` is then left half-relabelled). The input order does not matter."""
     cur = labels
-    if "" in cur.values():
+    if not all(cur.values()):  # an empty value is no label
         for k in [k for k, v in cur.items() if v == ""]:
             del cur[k]
     added: set[str] = set()
@@ -236,7 +236,7 @@ class Relabeler:
 
     def _compute(self, labels: Labels) -> Labels | None:
         cur = dict(labels)
-        if "" in cur.values():
+        if not all(cur.values()):
             cur = {k: v for k, v in cur.items() if v != ""}
         added: set[str] = set()
         for rule in self.rules:

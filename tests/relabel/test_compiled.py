@@ -4,6 +4,8 @@ sorted ``_State``), for random label sets and random rules."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from typing import Any
 
 from hypothesis import HealthCheck, given, reject, settings
@@ -288,3 +290,42 @@ def test_unknown_action_of_a_direct_rule_fails_when_applied() -> None:
         assert "nope" in str(exc)
     else:  # pragma: no cover - the assertion below reports it
         raise AssertionError("no error")
+
+
+def test_threads_sharing_rules_get_reference_results() -> None:
+    # Scrapes of one job's targets run in threads with the same rules: the name memos are
+    # replaced whole (never half-updated), so a step never sees a torn memo, even while
+    # other threads fill and empty it (more distinct names than it holds).
+    rules = _parse(
+        {"regex": "n_(.*)_3", "replacement": "m_$1", "action": "labelmap"},
+        {"regex": "n_.*_[12]", "action": "labeldrop"},
+        {"regex": "n_.*|m_.*|v", "action": "labelkeep"},
+        {"source_labels": ["v"], "regex": "v1.*", "action": "drop"},
+    )
+    sets = [
+        {"v": f"v{i}", f"n_{i}_{i % 5}": "x", f"n_{i % 300}_3": str(i), "other": "o"}
+        for i in range(2 * _MEMO_SIZE)
+    ]
+    want = [reference_process(lb, rules) for lb in sets]
+    errors: list[object] = []
+
+    def work(offset: int) -> None:
+        for k in range(len(sets)):
+            i = (k * 7 + offset) % len(sets)
+            try:
+                if relabel.process(sets[i], rules) != want[i]:
+                    errors.append(i)
+            except Exception as exc:  # an exception in a thread would not fail the test
+                errors.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(t * 101,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []
