@@ -116,27 +116,28 @@ def load_old_engine() -> Any:
     )
     if files.returncode != 0 or not files.stdout.strip():
         return None
-    tmp = Path(tempfile.mkdtemp(prefix="relabel-old-"))
-    (tmp / "relabel").mkdir()
-    for path in files.stdout.split():
-        text = subprocess.run(
-            ["git", "-C", str(REPO), "show", f"{OLD_COMMIT}:{path}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        (tmp / path).write_text(text)
-    saved = {k: v for k, v in sys.modules.items() if k == "relabel" or k.startswith("relabel.")}
-    for k in saved:
-        del sys.modules[k]
-    sys.path.insert(0, str(tmp))
-    try:
-        old = importlib.import_module("relabel")
-    finally:
-        sys.path.remove(str(tmp))
-        for k in [k for k in sys.modules if k == "relabel" or k.startswith("relabel.")]:
+    with tempfile.TemporaryDirectory(prefix="relabel-old-") as d:
+        tmp = Path(d)
+        (tmp / "relabel").mkdir()
+        for path in files.stdout.split():
+            text = subprocess.run(
+                ["git", "-C", str(REPO), "show", f"{OLD_COMMIT}:{path}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            (tmp / path).write_text(text)
+        saved = {k: v for k, v in sys.modules.items() if k == "relabel" or k.startswith("relabel.")}
+        for k in saved:
             del sys.modules[k]
-        sys.modules.update(saved)
+        sys.path.insert(0, d)
+        try:
+            old = importlib.import_module("relabel")
+        finally:
+            sys.path.remove(d)
+            for k in [k for k in sys.modules if k == "relabel" or k.startswith("relabel.")]:
+                del sys.modules[k]
+            sys.modules.update(saved)
     return old
 
 

@@ -11,7 +11,9 @@ decided once per rule:
   *whether* the regex matches, not its groups, and the target's validity is known up front;
 - regex results are memoised per rule for repeated inputs (metric names for keep/drop on
   ``__name__``: a page has a few hundred names for 100k+ series; label names for
-  labeldrop/labelkeep/labelmap), in a bounded memo (emptied when full);
+  labeldrop/labelkeep/labelmap), in a bounded memo (emptied when full). Rules are shared by
+  threads (the scrapes of one job's targets): a memo is either one dict read once per step or,
+  for label names, an immutable snapshot replaced whole, so no step sees a half-updated memo;
 - no per-rule objects: the closures work on the caller's ``cur`` dict and ``added`` set.
 
 The label state (``cur``, ``added``) is the reference's ``_State`` unpacked: ``cur`` holds the
@@ -43,7 +45,6 @@ Step = Callable[[dict[str, str], set[str]], bool]
 # full, so it adapts when the inputs change), inputs longer than _MEMO_MAX_LEN not memoised.
 _MEMO_SIZE = 1024
 _MEMO_MAX_LEN = 256
-_MISS: Any = object()
 
 
 def _set(cur: dict[str, str], added: set[str], name: str, value: str) -> None:
