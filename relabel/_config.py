@@ -8,14 +8,15 @@ checks types, rejects unknown keys, and validates each rule per action exactly a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import re2
 
+from relabel._compiled import Step, compile_step
 from relabel._expand import Template, compile_template
+from relabel._names import is_valid_label_name
 from relabel._regex import GoRegex, RegexError
 
 __all__ = [
@@ -55,7 +56,6 @@ _FIELDS = (
     "action",
 )
 _SCHEMES = ("utf8", "legacy")
-_LEGACY_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # Prometheus' relabelTargetLegacy. Nested quantifiers: matched with RE2 (linear), never `re`.
 _RELABEL_TARGET_LEGACY: Any = re2.compile(r"^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$")
 
@@ -70,23 +70,6 @@ class RelabelConfigError(ValueError):
         self.reason = message
         where = f"[{index}]" + (f".{field}" if field else "")
         super().__init__(f"{where}: {message}")
-
-
-def _valid_utf8(s: str) -> bool:
-    if s.isascii():
-        return True
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def is_valid_label_name(name: str, scheme: str = "utf8") -> bool:
-    """Prometheus' label-name check: legacy ``[a-zA-Z_][a-zA-Z0-9_]*``; utf8: non-empty UTF-8."""
-    if scheme == "legacy":
-        return _LEGACY_NAME.fullmatch(name) is not None
-    return name != "" and _valid_utf8(name)
 
 
 def _valid_name_with_vars(value: str, scheme: str) -> bool:
@@ -122,32 +105,35 @@ class Rule:
     name_memo: dict[str, str | None] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # The rule compiled to a closure over its precomputed state (see relabel._compiled):
+    # what ``process`` runs. Always derived from the fields above, never passed in.
+    step: Step = field(init=False, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         # A Rule built directly (not via parse) gets its compiled state here; parse() has
         # validated its rules, a direct construction is trusted as is.
-        if self.compiled is not None:
-            return
-        rx = _compile(self.regex)
-        object.__setattr__(self, "compiled", rx)
-        object.__setattr__(
-            self,
-            "target_template",
-            compile_template(self.target_label, rx.group_count, rx.group_names),
-        )
-        object.__setattr__(
-            self,
-            "replacement_template",
-            compile_template(self.replacement, rx.group_count, rx.group_names),
-        )
-        object.__setattr__(
-            self,
-            "copies_value",
-            self.action == "replace"
-            and self.regex == DEFAULT_REGEX
-            and self.replacement == DEFAULT_REPLACEMENT
-            and "$" not in self.target_label,
-        )
+        if self.compiled is None:
+            rx = _compile(self.regex)
+            object.__setattr__(self, "compiled", rx)
+            object.__setattr__(
+                self,
+                "target_template",
+                compile_template(self.target_label, rx.group_count, rx.group_names),
+            )
+            object.__setattr__(
+                self,
+                "replacement_template",
+                compile_template(self.replacement, rx.group_count, rx.group_names),
+            )
+            object.__setattr__(
+                self,
+                "copies_value",
+                self.action == "replace"
+                and self.regex == DEFAULT_REGEX
+                and self.replacement == DEFAULT_REPLACEMENT
+                and "$" not in self.target_label,
+            )
+        object.__setattr__(self, "step", compile_step(self))
 
     def describe(self) -> str:
         """A compact one-line YAML-ish rendering, for traces and logs."""

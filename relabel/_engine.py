@@ -5,6 +5,11 @@ order-dependent behaviour: ``labelmap`` iterates a snapshot of the labels in Bui
 (untouched input labels sorted by name, then labels set during relabelling, in the order they
 were first set since their last deletion), so when two source labels map to the same target the
 later one wins, as in Prometheus.
+
+Two implementations of the same semantics: ``apply_rule`` on a ``_State`` is the straightforward
+reference (``reference_process``; ``process_trace`` uses it to explain each step), and each
+rule's precompiled closure ``Rule.step`` (``relabel._compiled``) is what ``process``,
+``process_in_place`` and ``Relabeler`` run. Tests check that the two agree.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from relabel._case import go_lower, go_upper
 from relabel._config import Rule, is_valid_label_name
 from relabel._expand import expand
 
-__all__ = ["Relabeler", "process"]
+__all__ = ["Relabeler", "process", "process_in_place", "reference_process"]
 
 Labels = tuple[tuple[str, str], ...]
 _NAME_MEMO_SIZE = 4096
@@ -132,14 +137,52 @@ def initial_state(labels: Mapping[str, str]) -> _State:
     return _State({k: v for k, v in items if v != ""})
 
 
-def process(labels: Mapping[str, str], rules: Sequence[Rule]) -> dict[str, str] | None:
-    """Apply ``rules`` in order to ``labels``: the new label set (sorted by name, no empty
-    values), or ``None`` when a rule dropped it. The input is never modified."""
+def reference_process(labels: Mapping[str, str], rules: Sequence[Rule]) -> dict[str, str] | None:
+    """``process`` done the straightforward way (``apply_rule`` on a ``_State``): the
+    reference that the compiled rules (``Rule.step``) are tested against."""
     st = initial_state(labels)
     for rule in rules:
         if not apply_rule(rule, st):
             return None
     return dict(sorted(st.cur.items()))
+
+
+def _sorted_dict(cur: dict[str, str]) -> dict[str, str]:
+    """``cur`` (a private copy) sorted by name; itself when already sorted (a sorted input that
+    the rules did not add to: building the new dict is the larger part of the cost)."""
+    names = sorted(cur)
+    if names == list(cur):
+        return cur
+    return {k: cur[k] for k in names}
+
+
+def process(labels: Mapping[str, str], rules: Sequence[Rule]) -> dict[str, str] | None:
+    """Apply ``rules`` in order to ``labels``: the new label set (sorted by name, no empty
+    values), or ``None`` when a rule dropped it. The input is never modified."""
+    cur = dict(labels)
+    if not all(cur.values()):  # an empty value is no label
+        cur = {k: v for k, v in cur.items() if v != ""}
+    added: set[str] = set()
+    for rule in rules:
+        if not rule.step(cur, added):
+            return None
+    return _sorted_dict(cur)
+
+
+def process_in_place(labels: dict[str, str], rules: Sequence[Rule]) -> dict[str, str] | None:
+    """``process`` without the copy and the sort, for a caller that owns ``labels`` and sorts
+    the result itself: relabels ``labels`` in place and returns it (same labels as ``process``
+    returns, no empty values, in no particular order), or ``None`` when a rule dropped the set
+    (``labels`` is then left half-relabelled). The input order does not matter."""
+    cur = labels
+    if not all(cur.values()):  # an empty value is no label
+        for k in [k for k, v in cur.items() if v == ""]:
+            del cur[k]
+    added: set[str] = set()
+    for rule in rules:
+        if not rule.step(cur, added):
+            return None
+    return cur
 
 
 _MISS: object = object()
@@ -192,11 +235,13 @@ class Relabeler:
         return out  # type: ignore[return-value]
 
     def _compute(self, labels: Labels) -> Labels | None:
-        st = _State({k: v for k, v in labels if v != ""})
+        cur = dict(labels)
+        if not all(cur.values()):
+            cur = {k: v for k, v in cur.items() if v != ""}
+        added: set[str] = set()
         for rule in self.rules:
-            if not apply_rule(rule, st):
+            if not rule.step(cur, added):
                 return None
-        cur = st.cur
         result = tuple(sorted(cur.items()))
         if result == labels:
             return labels
