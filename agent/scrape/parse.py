@@ -29,7 +29,6 @@ from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import ParseError, parse_float, quote
 from agent.scrape._parse_om import parse_openmetrics
 from agent.scrape._parse_text import (
-    compact,
     expand,
     parse_comment_line,
     parse_sample_line,
@@ -184,7 +183,7 @@ class Parser:
             return ent[0], expand(ent[1])
         ent = self._fresh.get(series) or self._kept.get(series)
         if ent is not None:
-            return ent[0], expand(ent[1])
+            return ent  # type: ignore[no-any-return]
         if series not in self._cache:
             raise KeyError(series)
         # A series parsed in an earlier scrape whose parsed form was let go: parse it again
@@ -224,7 +223,6 @@ class Parser:
         vappend = values.append
         stamps: list[int | None] | None = None
         vals_get = _VALUES.get
-        strings = self._strings.setdefault
         old_comments = self._comments
         comments: dict[str, tuple[str, str, str] | None] = {}
         meta: dict[str, list[str]] = {}
@@ -313,9 +311,9 @@ class Parser:
                     stop = True
                     break  # Prometheus' lexer ends the input at a NUL in this position
                 series, (name, labels), v, ts = parse_sample_line(line, lineno, mtype)
-                # share repeated strings (label names, namespaces, pod names, uids ...) between
-                # cached series: the cache is most of a parser's memory
-                ent = compact(name, labels, strings)
+                # The parsed labels are held only until the next stage has them (it interns
+                # what it keeps), so nothing is shared or compacted here.
+                ent = (name, tuple(labels))
                 fresh[series] = ent
                 if mtype == "histogram" or mtype == "summary":
                     kept[series] = ent

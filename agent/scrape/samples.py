@@ -222,10 +222,11 @@ class SeriesProcessor:
         name, raw = parser.series_labels(text)
         lb = mutate_sample_labels(name, raw, self.target.labels, self.cfg.honor_labels)
         if self.cfg.metric_relabel_configs:
-            out = relabel.process(lb, self.cfg.metric_relabel_configs)
+            # lb is this call's own dict: relabelled in place (no copy, no sort; _intern sorts)
+            out = relabel.process_in_place(lb, self.cfg.metric_relabel_configs)
             if out is None:
                 return _DROPPED
-            lb = {k: v for k, v in out.items() if v != ""}
+            lb = out
             if not lb:
                 return _DROPPED
             if "__name__" not in lb:  # Prometheus fails the scrape (errNameLabelMandatory)

@@ -50,6 +50,7 @@ import bisect
 import itertools
 import logging
 import math
+import operator
 import os
 import struct
 import time
@@ -411,6 +412,29 @@ class _Series:
         return self.prefix[self.off :] if self.off else self.prefix
 
 
+_first = operator.itemgetter(0)
+# (index of __name__, of job, of instance, of otel_scope_* labels, of point attributes); -1: absent
+_Plan = tuple[int, int, int, tuple[int, ...], tuple[int, ...]]
+
+
+def _plan(names: tuple[str, ...]) -> _Plan:
+    i_name = i_job = i_inst = -1
+    scope: list[int] = []
+    attrs: list[int] = []
+    for i, k in enumerate(names):
+        if k == "__name__":
+            i_name = i
+        elif k == "job":
+            i_job = i
+        elif k == "instance":
+            i_inst = i
+        elif k.startswith("otel_scope_"):
+            scope.append(i)
+        elif k not in _NOT_POINT_ATTRS:
+            attrs.append(i)
+    return i_name, i_job, i_inst, tuple(scope), tuple(attrs)
+
+
 class _TargetState:
     __slots__ = (
         "meta",
@@ -423,10 +447,12 @@ class _TargetState:
         "gen",
         "resolved",
         "epoch",
+        "plans",
     )
 
     def __init__(self) -> None:
         self.epoch = next(_EPOCHS)
+        self.plans: dict[tuple[str, ...], _Plan] = {}
         self.meta: Mapping[str, MetricMeta] | None = None
         self.series: dict[Labels, _Series] = {}
         self.metrics: dict[_MKey, _Metric] = {}
@@ -459,18 +485,21 @@ class Translator:
         self._bad_ts = 0  # samples of the batch being translated dropped for their timestamp
         self._finish: Callable[[EncodedBatch], EncodedBatch] | None = None
         # Encoded KeyValue per (field, name, value): label values repeat across series a lot.
-        self._kv_cache: dict[tuple[int, str, str], bytes] = {}
+        self._kv_cache: dict[int, dict[tuple[str, str], bytes]] = {}
 
     def _attrs(self, field: int, items: list[tuple[str, str]]) -> bytes:
-        cache = self._kv_cache
+        # keyed by the (name, value) pair itself (the scrape stage shares pair tuples)
+        cache = self._kv_cache.get(field)
+        if cache is None:
+            cache = self._kv_cache[field] = {}
+        get = cache.get
         parts = []
-        for k, v in items:
-            ck = (field, k, v)
-            enc = cache.get(ck)
+        for kv in items:
+            enc = get(kv)
             if enc is None:
                 if len(cache) >= _KV_CACHE_MAX:
                     cache.clear()
-                enc = cache[ck] = _pb.ld(field, _pb.key_value(k, v))
+                enc = cache[kv] = _pb.ld(field, _pb.key_value(*kv))
             parts.append(enc)
         return b"".join(parts)
 
@@ -775,23 +804,18 @@ class Translator:
         return res
 
     def _build(self, st: _TargetState, batch: ScrapeBatch, labels: Labels) -> _Series:
-        name = ""
-        job = instance = None
-        scope_items: list[tuple[str, str]] = []
-        attrs: list[tuple[str, str]] = []
-        for k, v in labels:
-            if k == "__name__":
-                name = v
-            elif k == "job":
-                job = v
-            elif k == "instance":
-                instance = v
-            elif k.startswith("otel_scope_"):
-                scope_items.append((k[11:], v))
-            elif k not in _NOT_POINT_ATTRS and v != "":
-                attrs.append((k, v))
-        job = batch.target.job if job is None else job
-        instance = batch.target.instance if instance is None else instance
+        # Where name, job, instance, scope and point attributes sit in a label set depends
+        # only on its label names: worked out once per distinct name tuple (a page has few).
+        names = tuple(map(_first, labels))
+        plan = st.plans.get(names)
+        if plan is None:
+            plan = st.plans[names] = _plan(names)
+        i_name, i_job, i_inst, i_scope, i_attrs = plan
+        name = labels[i_name][1] if i_name >= 0 else ""
+        job = labels[i_job][1] if i_job >= 0 else batch.target.job
+        instance = labels[i_inst][1] if i_inst >= 0 else batch.target.instance
+        scope_items = [(labels[i][0][11:], labels[i][1]) for i in i_scope] if i_scope else []
+        attrs = [kv for kv in map(labels.__getitem__, i_attrs) if kv[1]]
         res = self._resource(st, batch, job, instance)
         if not name:  # no metric name: nothing to call it in OTLP
             return self._remember(st, labels, _Series(_R_DROP, None))
@@ -918,6 +942,8 @@ class Translator:
             series.pop(k).epoch = -1  # a scrape stage Series may still point at it
         self.stats.series_cached -= len(old)
         st.old = {}
+        if len(st.plans) > 4096:  # label name sets churn (rare): start over
+            st.plans = {}
         if old:
             live_groups = {id(v.group) for v in st.series.values() if v.group is not None}
             for gk in [k for k, g in st.groups.items() if id(g) not in live_groups]:
