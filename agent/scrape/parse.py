@@ -29,6 +29,7 @@ from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import ParseError, parse_float, quote
 from agent.scrape._parse_om import parse_openmetrics
 from agent.scrape._parse_text import (
+    compact,
     expand,
     parse_comment_line,
     parse_sample_line,
@@ -183,7 +184,7 @@ class Parser:
             return ent[0], expand(ent[1])
         ent = self._fresh.get(series) or self._kept.get(series)
         if ent is not None:
-            return ent  # type: ignore[no-any-return]
+            return ent[0], expand(ent[1])
         if series not in self._cache:
             raise KeyError(series)
         # A series parsed in an earlier scrape whose parsed form was let go: parse it again
@@ -223,6 +224,7 @@ class Parser:
         vappend = values.append
         stamps: list[int | None] | None = None
         vals_get = _VALUES.get
+        strings = self._strings.setdefault
         old_comments = self._comments
         comments: dict[str, tuple[str, str, str] | None] = {}
         meta: dict[str, list[str]] = {}
@@ -311,9 +313,10 @@ class Parser:
                     stop = True
                     break  # Prometheus' lexer ends the input at a NUL in this position
                 series, (name, labels), v, ts = parse_sample_line(line, lineno, mtype)
-                # The parsed labels are held only until the next stage has them (it interns
-                # what it keeps), so nothing is shared or compacted here.
-                ent = (name, tuple(labels))
+                # Held until the next stage has them, but a first scrape holds every series'
+                # labels at once: share repeated strings (label names, namespaces, pod names,
+                # uids ...) and keep them flat (see compact); -70 MB at a KSM page's peak.
+                ent = compact(name, labels, strings)
                 fresh[series] = ent
                 if mtype == "histogram" or mtype == "summary":
                     kept[series] = ent
