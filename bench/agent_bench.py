@@ -487,6 +487,8 @@ def main() -> int:
                     args.scrapes,
                 )
             )
+        elif args.skip_prometheus:
+            print("prometheus: skipped (--skip-prometheus) - no baseline")
         else:
             print("prometheus: ABSENT (not installed and could not be installed) - no baseline")
     finally:
