@@ -1118,7 +1118,11 @@ class Translator:
 
 
 class _Packer:
-    """Packs encoded points into requests within the point and byte limits."""
+    """Packs encoded points into requests within the point and byte limits.
+
+    Nothing is copied until a request is complete: each open message (ResourceMetrics,
+    ScopeMetrics, Metric) is a flat list of byte fragments with its length worked out, and
+    a request is one ``b"".join`` of its fragments (each point's bytes are copied once)."""
 
     def __init__(
         self,
@@ -1133,31 +1137,35 @@ class _Packer:
         self.stats = stats
         self.out: list[EncodedBatch] = []
         self.now = time.time()
-        self.req: list[bytes] = []  # encoded ResourceMetrics (tagged)
+        self.req: list[bytes] = []  # fragments of the closed ResourceMetrics (tagged)
         self.req_pts = 0
         self.req_bytes = 0
         self.res_b = b""
-        self.rm: list[bytes] = []  # encoded ScopeMetrics (tagged) of the open ResourceMetrics
+        self.rm: list[bytes] = []  # fragments of the closed ScopeMetrics of the open RM
         self.rm_bytes = 0
         self.rm_pts = 0
         self.scope_b = b""
-        self.sm: list[bytes] = []  # encoded Metrics (tagged) of the open ScopeMetrics
+        self.sm: list[bytes] = []  # fragments of the Metrics of the open ScopeMetrics
         self.sm_bytes = 0
 
     def close_sm(self) -> None:
         if self.sm:
-            enc = _pb.ld(2, self.scope_b + b"".join(self.sm))
-            self.rm.append(enc)
-            self.rm_bytes += len(enc)
+            n = len(self.scope_b) + self.sm_bytes
+            head = _pb.varint(n)
+            self.rm += (b"\x12", head, self.scope_b)  # ResourceMetrics.scope_metrics (2)
+            self.rm += self.sm
+            self.rm_bytes += 1 + len(head) + n
         self.sm = []
         self.sm_bytes = 0
 
     def close_rm(self) -> None:
         self.close_sm()
         if self.rm:
-            enc = _pb.ld(1, self.res_b + b"".join(self.rm))
-            self.req.append(enc)
-            self.req_bytes += len(enc)
+            n = len(self.res_b) + self.rm_bytes
+            head = _pb.varint(n)
+            self.req += (b"\x0a", head, self.res_b)  # request.resource_metrics (1)
+            self.req += self.rm
+            self.req_bytes += 1 + len(head) + n
             self.req_pts += self.rm_pts
         self.rm = []
         self.rm_bytes = 0
@@ -1209,7 +1217,7 @@ class _Packer:
         # cum[k]: bytes of pts[0..k]; the points that fit a budget are found by bisection
         cum = list(itertools.accumulate(map(len, pts)))
         overhead = len(m.header) + len(m.extras) + 12
-        field = _DATA_FIELD[m.kind]
+        tag = _pb.ld_key(_DATA_FIELD[m.kind])
         i = 0
         while i < n:
             open_pts = self.req_pts + self.rm_pts
@@ -1223,9 +1231,16 @@ class _Packer:
             if j == i:
                 self.flush()
                 continue
-            enc = _pb.ld(2, m.header + _pb.ld(field, b"".join(pts[i:j]) + m.extras))
-            self.sm.append(enc)
-            self.sm_bytes += len(enc)
+            data = cum[j - 1] - base + len(m.extras)
+            data_head = _pb.varint(data)
+            body = len(m.header) + len(tag) + len(data_head) + data
+            head = _pb.varint(body)
+            sm = self.sm
+            sm += (b"\x12", head, m.header, tag, data_head)  # ScopeMetrics.metrics (2)
+            sm += pts[i:j]
+            if m.extras:
+                sm.append(m.extras)
+            self.sm_bytes += 1 + len(head) + body
             self.rm_pts += j - i
             i = j
 

@@ -174,3 +174,49 @@ def test_stale_columns_are_no_recorded_value_points() -> None:
     marker = ScrapeBatch(TARGET, 2_000, None, META, stale=[ref]).samples[0]
     assert marker.labels == ref.labels and marker.value != marker.value  # NaN
     assert struct.pack("<d", marker.value) == struct.pack("<d", STALE_NAN)
+
+
+def _points(reqs: list[ExportMetricsServiceRequest]) -> list[tuple[str, str, str, float]]:
+    out = []
+    for req in reqs:
+        for rm in req.resource_metrics:
+            inst = next(
+                a.value.string_value
+                for a in rm.resource.attributes
+                if a.key == "service.instance.id"
+            )
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    data = m.gauge if m.HasField("gauge") else m.sum
+                    for p in data.data_points:
+                        attrs = ",".join(f"{a.key}={a.value.string_value}" for a in p.attributes)
+                        out.append((inst, m.name, attrs, p.as_double))
+    return out
+
+
+def test_requests_respect_the_byte_and_point_limits_and_lose_nothing() -> None:
+    series = []
+    values = []
+    for inst in ("h:1", "h:2"):  # two resources
+        for k in range(300):
+            name = "g" if k % 3 else "c_total"
+            series.append(Series(L(name, pod=f"p{k}", instance=inst, pad="x" * (k % 50))))
+            values.append(float(k))
+    want = None
+    for max_bytes in (1024, 1500, 4096, 20_000, 1 << 20):
+        for max_points in (1, 7, 100, 10_000):
+            agent = AgentSection(
+                queue=QueueConfig(batch_max_points=max_points, batch_max_bytes=max_bytes)
+            )
+            refs = [Series(s.labels) for s in series]
+            out = Translator(agent, env={}).translate(
+                ScrapeBatch(TARGET, 1_000, None, META, series=refs, values=list(values))
+            )
+            for e in out:
+                assert e.points <= max_points
+                assert len(e.payload) <= max_bytes or e.points == 1, (max_bytes, max_points)
+            got = sorted(_points(decoded(out)))
+            assert sum(e.points for e in out) == len(got) == 600
+            if want is None:
+                want = got
+            assert got == want
