@@ -99,7 +99,8 @@ def quick_om_sample_line(
     if got is None:
         return _regex_om_sample_line(line, mtype)
     series, sk, parts, value, ts = got
-    return series, (sk[0], tuple(zip(sk[1], parts[1::2], strict=True))), value, ts, None
+    labels = tuple(zip(sk[1], parts[1::2]))  # noqa: B905 (same lengths)
+    return series, (sk[0], labels), value, ts, None
 
 
 def _split_om(line: str, mtype: str) -> tuple[str, Skeleton, list[str], float, float | None] | None:
@@ -420,14 +421,14 @@ def parse_openmetrics(
         if ent is not None:
             value = floats_get(tok)
             if value is None:
-                value = quick_float(tok)
+                value = _quick_float(tok)
         else:
             series, _, vtok = rest.rpartition(" ")
             ent = cache_get(series)
             if ent is not None:
                 value = floats_get(vtok)
                 if value is None:
-                    value = quick_float(vtok)
+                    value = _quick_float(vtok)
                 tsv = _quick_float(tok)
                 if tsv is None or tsv != tsv or tsv in (_INF, -_INF):
                     value = None
