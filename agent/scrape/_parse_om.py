@@ -19,8 +19,8 @@ from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import Label, ParseError, parse_float, quote, unescape
 from agent.scrape._parse_labels import read_family_name, scan_label_block
 from agent.scrape._parse_text import (
-    _FLOATS,
     CANON_RE,
+    FLOAT_MEMO,
     PAIRS_RE,
     CacheEntry,
     Entry,
@@ -339,7 +339,7 @@ def parse_openmetrics(
     fam: _Family | None = None
     append = samples.append
     cache_get = cache.get
-    floats_get = _FLOATS.get
+    floats_get = FLOAT_MEMO.get
     share = (strings if strings is not None else {}).setdefault
     mtype = "unknown"
 

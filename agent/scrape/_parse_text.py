@@ -151,7 +151,7 @@ Skeleton = tuple[str, tuple[str, ...], int, int]
 _SKELETONS: dict[str, Skeleton] = {}
 _SKELETONS_MAX = 2048
 # value token -> float, for tokens parse_float accepted (KSM pages are mostly "0" and "1")
-_FLOATS: dict[str, float] = {}
+FLOAT_MEMO: dict[str, float] = {}
 
 _PAIR = _LNAME + r'="[^"\\]*(?:\\.[^"\\]*)*"'
 CANON_RE = re.compile(
@@ -212,14 +212,14 @@ def split_labels(line: str, mtype: str) -> tuple[Skeleton, list[str], str] | Non
 
 def quick_float(tok: str) -> float | None:
     """parse_float(tok), or None where it raises; remembers the first few thousand tokens."""
-    v = _FLOATS.get(tok)
+    v = FLOAT_MEMO.get(tok)
     if v is None:
         try:
             v = parse_float(tok)
         except ValueError:
             return None
-        if len(_FLOATS) < _MEMO_MAX:
-            _FLOATS[tok] = v
+        if len(FLOAT_MEMO) < _MEMO_MAX:
+            FLOAT_MEMO[tok] = v
     return v
 
 
@@ -251,7 +251,7 @@ def _split_text(line: str, mtype: str) -> tuple[str, Skeleton, list[str], float,
         if not (ttok.isdigit() and len(ttok) < 19):
             return None
         ts = int(ttok)
-    value = _FLOATS.get(rest)
+    value = FLOAT_MEMO.get(rest)
     if value is None:
         value = quick_float(rest)
         if value is None:
