@@ -20,13 +20,17 @@ from agent.scrape._parse_common import Label, ParseError, parse_float, quote, un
 from agent.scrape._parse_labels import read_family_name, scan_label_block
 from agent.scrape._parse_text import (
     CANON_RE,
+    FLOAT_MEMO,
     PAIRS_RE,
     CacheEntry,
     Entry,
+    Skeleton,
     compact,
     expand,
     normalize_le_quantile,
     parse_series,
+    quick_float,
+    split_labels,
 )
 
 OM_TYPES = frozenset(
@@ -44,6 +48,7 @@ _NOT_NAN = frozenset(("_total", "_sum", "_count", "_bucket", "_gcount", "_gsum")
 _INF = math.inf
 
 Sample = tuple[str, float, int | None, Exemplar | None]
+OmCacheEntry = tuple[str, tuple[str, ...], str]  # name, flat labels, series text
 
 
 def _ts_seconds(tok: str, what: str, lineno: int) -> float:
@@ -87,8 +92,42 @@ def _parse_exemplar(ex: str, lineno: int, strict: bool) -> Exemplar:
 def quick_om_sample_line(
     line: str, mtype: str
 ) -> tuple[str, Entry, float, float | None, None] | None:
-    """The common shape ``name{a="b",...} value[ timestamp]`` (no exemplar) with two regex
-    calls; None for anything else, which the general path then parses (same result)."""
+    """The common shape ``name{a="b",...} value[ timestamp]`` (no exemplar) by the quick paths
+    of the text format; None for anything else, which the general path then parses (same
+    result)."""
+    got = _split_om(line, mtype) if "\\" not in line else None
+    if got is None:
+        return _regex_om_sample_line(line, mtype)
+    series, sk, parts, value, ts = got
+    labels = tuple(zip(sk[1], parts[1::2]))  # noqa: B905 (same lengths)
+    return series, (sk[0], labels), value, ts, None
+
+
+def _split_om(line: str, mtype: str) -> tuple[str, Skeleton, list[str], float, float | None] | None:
+    """Quick path 1 of the text format (``split_labels``) plus an OpenMetrics value and
+    timestamp: (series text, skeleton, the line split at '"' without its tail, value, ts)."""
+    got = split_labels(line, mtype)
+    if got is None:
+        return None
+    sk, parts, rest = got
+    series = line[: len(line) - len(rest) - 1]
+    vtok, sep, ttok = rest.partition(" ")
+    value = quick_float(vtok)
+    if value is None:
+        return None
+    ts: float | None = None
+    if sep:
+        ts = _quick_float(ttok)
+        if ts is None or ts != ts or ts in (_INF, -_INF) or " " in ttok:
+            return None
+    parts.pop()
+    return series, sk, parts, value, ts
+
+
+def _regex_om_sample_line(
+    line: str, mtype: str
+) -> tuple[str, Entry, float, float | None, None] | None:
+    """Quick path 2 of the text format (two regex calls) with an OpenMetrics value and ts."""
     m = CANON_RE.match(line)
     if m is None:
         return None
@@ -125,6 +164,24 @@ def parse_om_sample_line(
         if got is not None:
             return got
     return general_om_sample_line(line, lineno, mtype, strict)
+
+
+def parse_om_sample_flat(
+    line: str, lineno: int, mtype: str, strict: bool, share: Callable[[str, str], str]
+) -> tuple[str, CacheEntry, float, float | None, Exemplar | None]:
+    """:func:`parse_om_sample_line` with the labels compacted for the cache: the same result
+    (and errors) as ``compact(name, labels, share)`` on its entry, without the label pairs on
+    the quick path."""
+    if not strict and "\\" not in line:
+        got = _split_om(line, mtype)
+        if got is not None:
+            series, sk, parts, value, ts = got
+            parts[0::2] = sk[1]
+            values = parts[1::2]
+            parts[1::2] = map(share, values, values)
+            return series, (sk[0], tuple(parts)), value, ts, None
+    series, (name, labels), value, ts, ex = parse_om_sample_line(line, lineno, mtype, strict)
+    return series, compact(name, labels, share), value, ts, ex
 
 
 def general_om_sample_line(
@@ -262,7 +319,7 @@ def _check_histogram(fam: _Family, lineno: int) -> None:
 
 def parse_openmetrics(
     text: str,
-    cache: dict[str, CacheEntry],
+    cache: dict[str, OmCacheEntry],
     samples: list[Sample],
     metadata: dict[str, MetricMeta],
     strict: bool = False,
@@ -282,6 +339,7 @@ def parse_openmetrics(
     fam: _Family | None = None
     append = samples.append
     cache_get = cache.get
+    floats_get = FLOAT_MEMO.get
     share = (strings if strings is not None else {}).setdefault
     mtype = "unknown"
 
@@ -353,32 +411,36 @@ def parse_openmetrics(
             continue
 
         # A sample. Quick path: "<cached series> <value>" or "<cached series> <value> <ts>".
+        # Cache entries are (name, flat labels, series text): samples reference the cached
+        # series string, not a new copy per scrape.
         ts: float | None = None
         ex: Exemplar | None = None
         rest, _, tok = line.rpartition(" ")
         ent = cache_get(rest)
-        series = rest
         value = None
         if ent is not None:
-            value = _quick_float(tok)
+            value = floats_get(tok)
+            if value is None:
+                value = _quick_float(tok)
         else:
             series, _, vtok = rest.rpartition(" ")
             ent = cache_get(series)
             if ent is not None:
-                value = _quick_float(vtok)
+                value = floats_get(vtok)
+                if value is None:
+                    value = _quick_float(vtok)
                 tsv = _quick_float(tok)
                 if tsv is None or tsv != tsv or tsv in (_INF, -_INF):
                     value = None
                 ts = tsv
-        if value is None:
-            series, (name0, labels0), value, ts, ex = parse_om_sample_line(
-                line, lineno, mtype, strict
+        if value is None or ent is None:
+            series, (name0, flat0), value, ts, ex = parse_om_sample_flat(
+                line, lineno, mtype, strict, share
             )
-            ent = cache[series] = compact(name0, labels0, share)
+            ent = cache[series] = (name0, flat0, series)
         if not strict:
-            append((series, value, None if ts is None else int(ts * 1000), ex))
+            append((ent[2], value, None if ts is None else int(ts * 1000), ex))
             continue
-        assert ent is not None
         name, labels = ent[0], expand(ent[1])
 
         if fam is None or name not in fam.allowed:
@@ -396,7 +458,7 @@ def parse_openmetrics(
         typ = fam.type or "unknown"
         fam.nsamples += 1
         _check_sample(fam, typ, suffix, name, labels, value, ts, ex, line, lineno)
-        append((series, value, None if ts is None else int(ts * 1000), ex))
+        append((ent[2], value, None if ts is None else int(ts * 1000), ex))
     else:
         raise ParseError("data does not end with # EOF", lineno)
     if fam is not None:

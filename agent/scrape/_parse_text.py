@@ -2,6 +2,8 @@
 
 The hot loop lives in ``parse.py``; it calls :func:`parse_sample_line` when a line's series text
 is not cached yet or the quick split did not work, and :func:`parse_comment_line` for ``#``.
+:func:`parse_sample_flat` is the same parse with the labels already compacted for the cache
+(``parse_sample_line`` + ``compact`` without the label pairs in between: ~20% less per new series).
 """
 
 from __future__ import annotations
@@ -60,6 +62,25 @@ def expand(flat: tuple[str, ...]) -> tuple[Label, ...]:
     return tuple(zip(flat[::2], flat[1::2], strict=True))
 
 
+_CANON: dict[str, str] = {}  # le/quantile label value -> its canonical form (memo)
+_MEMO_MAX = 4096
+
+
+def canonical_float_label(lv: str) -> str:
+    """The canonical OpenMetrics float form of a ``le``/``quantile`` value, or ``lv`` itself
+    when it is not a float (Prometheus then keeps it as it is)."""
+    canon = _CANON.get(lv)
+    if canon is None:
+        try:
+            canon = format_om_float(parse_float(lv))
+        except ValueError:
+            canon = lv
+        if len(_CANON) >= _MEMO_MAX:
+            _CANON.clear()
+        _CANON[lv] = canon
+    return canon
+
+
 def normalize_le_quantile(mtype: str, labels: list[Label]) -> list[Label]:
     """Prometheus 3 rewrites ``le`` (histograms) / ``quantile`` (summaries) label values to the
     canonical OpenMetrics float form (``"1"`` -> ``"1.0"``), keyed on the last TYPE seen."""
@@ -69,11 +90,7 @@ def normalize_le_quantile(mtype: str, labels: list[Label]) -> list[Label]:
     out = labels
     for idx, (ln, lv) in enumerate(labels):
         if ln == key:
-            try:
-                f = parse_float(lv)
-            except ValueError:
-                continue
-            canon = format_om_float(f)
+            canon = canonical_float_label(lv)
             if canon != lv:
                 out = list(labels)
                 out[idx] = (ln, canon)
@@ -116,17 +133,151 @@ def parse_series(
 
 
 # The common shape of a sample line: a plain name, a label block without blanks, one blank,
-# the value, optionally one blank and a timestamp. Parsed with two C-speed regex calls; any
-# other shape (or any doubt) goes through the general scanner below, which gives the same
-# result for these lines.
-_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*(?:\\.[^"\\]*)*"'
+# the value, optionally one blank and a timestamp. Two quick paths take it; any other shape (or
+# any doubt) goes through the general scanner below, which gives the same result for these
+# lines (tests/parse/test_fuzz.py and test_quick_paths.py compare them).
+#
+# 1. No backslash in the line (nearly every line): then each '"' opens or closes a label value,
+#    so ``line.split('"')`` yields the values (odd items) and the text around them (even
+#    items). The even items but the last, joined again, are the line's *skeleton*
+#    (``name{a=",b=``): the same for every series of a family with the same label names. It is
+#    validated once (names, '=', ',', no duplicate or ``__name__`` label) and remembered with
+#    the names interned, so a new series costs a split, a join and a dict lookup.
+# 2. Otherwise two regex calls: CANON_RE checks the shape, PAIRS_RE extracts the pairs.
+_LNAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+_SKELETON_RE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{(" + _LNAME + r'=(?:",' + _LNAME + r"=)*)")
+# skeleton -> (metric name, label names, index of "le" or -1, index of "quantile" or -1)
+Skeleton = tuple[str, tuple[str, ...], int, int]
+_SKELETONS: dict[str, Skeleton] = {}
+_SKELETONS_MAX = 2048
+# value token -> float, for tokens parse_float accepted (KSM pages are mostly "0" and "1")
+FLOAT_MEMO: dict[str, float] = {}
+
+_PAIR = _LNAME + r'="[^"\\]*(?:\\.[^"\\]*)*"'
 CANON_RE = re.compile(
     r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:" + _PAIR + r"(?:," + _PAIR + r")*,?)?)\})? "
 )
 PAIRS_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*(?:\\.[^"\\]*)*)"')
 
 
+def _skeleton(key: str) -> Skeleton | None:
+    """Validate a new skeleton (see above) and remember it; None if the line needs another path."""
+    m = _SKELETON_RE.fullmatch(key)
+    if m is None:
+        return None
+    names = m.group(2)[:-1].split('=",')
+    if "__name__" in names or len(set(names)) != len(names):
+        return None  # a duplicate name: the general path reports it
+    got = (
+        intern(m.group(1)),
+        tuple(map(intern, names)),
+        names.index("le") if "le" in names else -1,
+        names.index("quantile") if "quantile" in names else -1,
+    )
+    if len(_SKELETONS) >= _SKELETONS_MAX:
+        _SKELETONS.clear()
+    _SKELETONS[key] = got
+    return got
+
+
+def split_labels(line: str, mtype: str) -> tuple[Skeleton, list[str], str] | None:
+    """Quick path 1 (see above) for a line without backslashes: (its skeleton, the line split
+    at '"' with ``le``/``quantile`` values normalised, the rest after ``"} "``), or None."""
+    parts = line.split('"')
+    n = len(parts)
+    if n < 3 or not n & 1:
+        return None
+    tail = parts[-1]
+    if tail[:2] == "} ":
+        rest = tail[2:]
+    elif tail[:3] == ",} ":
+        rest = tail[3:]
+    else:
+        return None
+    key = '"'.join(parts[0:-1:2])
+    sk = _SKELETONS.get(key)
+    if sk is None:
+        sk = _skeleton(key)
+        if sk is None:
+            return None
+    if mtype == "histogram":
+        if sk[2] >= 0:
+            i = 2 * sk[2] + 1
+            parts[i] = canonical_float_label(parts[i])
+    elif mtype == "summary" and sk[3] >= 0:
+        i = 2 * sk[3] + 1
+        parts[i] = canonical_float_label(parts[i])
+    return sk, parts, rest
+
+
+def quick_float(tok: str) -> float | None:
+    """parse_float(tok), or None where it raises; remembers the first few thousand tokens."""
+    v = FLOAT_MEMO.get(tok)
+    if v is None:
+        try:
+            v = parse_float(tok)
+        except ValueError:
+            return None
+        if len(FLOAT_MEMO) < _MEMO_MAX:
+            FLOAT_MEMO[tok] = v
+    return v
+
+
+def _split_text(line: str, mtype: str) -> tuple[str, Skeleton, list[str], float, int | None] | None:
+    """Quick path 1 for a text-format line without backslashes: (series text, skeleton, the line
+    split at '"' without its tail, value, timestamp), or None. Split and skeleton as in
+    :func:`split_labels` (written out again: this runs for every new series of a scrape)."""
+    parts = line.split('"')
+    n = len(parts)
+    if n < 3 or not n & 1:
+        return None
+    tail = parts.pop()
+    if tail[:2] == "} ":
+        rest = tail[2:]
+    elif tail[:3] == ",} ":
+        rest = tail[3:]
+    else:
+        return None
+    key = '"'.join(parts[0::2])
+    sk = _SKELETONS.get(key)
+    if sk is None:
+        sk = _skeleton(key)
+        if sk is None:
+            return None
+    series = line[: len(line) - len(rest) - 1]
+    ts: int | None = None
+    if " " in rest:
+        rest, _, ttok = rest.partition(" ")
+        if not (ttok.isdigit() and len(ttok) < 19):
+            return None
+        ts = int(ttok)
+    value = FLOAT_MEMO.get(rest)
+    if value is None:
+        value = quick_float(rest)
+        if value is None:
+            return None
+    if mtype == "histogram":
+        if sk[2] >= 0:
+            i = 2 * sk[2] + 1
+            parts[i] = canonical_float_label(parts[i])
+    elif mtype == "summary" and sk[3] >= 0:
+        i = 2 * sk[3] + 1
+        parts[i] = canonical_float_label(parts[i])
+    return series, sk, parts, value, ts
+
+
 def quick_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None] | None:
+    """The quick paths for an ASCII text-format line; None sends it to the general path."""
+    got = _split_text(line, mtype) if "\\" not in line else None
+    if got is None:
+        return regex_sample(line, mtype)
+    series, sk, parts, value, ts = got
+    labels = tuple(zip(sk[1], parts[1::2]))  # noqa: B905 (same lengths)
+    return series, (sk[0], labels), value, ts
+
+
+def regex_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None] | None:
+    """Quick path 2 (see above)."""
     m = CANON_RE.match(line)
     if m is None:
         return None
@@ -162,12 +313,32 @@ def quick_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None] 
 def parse_sample_line(line: str, lineno: int, mtype: str) -> tuple[str, Entry, float, int | None]:
     """A full, validating parse of one text-format sample line."""
     if line.isascii():
-        got = quick_sample(line, mtype)
+        got = _split_text(line, mtype) if "\\" not in line else None
         if got is not None:
-            return got
-    else:
-        check_utf8(line, "sample line", lineno)
+            series, sk, parts, value, ts = got
+            labels = tuple(zip(sk[1], parts[1::2]))  # noqa: B905 (same lengths)
+            return series, (sk[0], labels), value, ts
+        return regex_sample(line, mtype) or general_sample_line(line, lineno, mtype)
+    check_utf8(line, "sample line", lineno)
     return general_sample_line(line, lineno, mtype)
+
+
+def parse_sample_flat(
+    line: str, lineno: int, mtype: str, share: Callable[[str, str], str]
+) -> tuple[str, CacheEntry, float, int | None]:
+    """``parse_sample_line`` and ``compact`` in one step, for the cache of a parser: the same
+    result (and the same errors) as ``(series, compact(name, labels, share), value, ts)``,
+    without building the label pairs on the quick path."""
+    if line.isascii() and "\\" not in line:
+        got = _split_text(line, mtype)
+        if got is not None:
+            series, sk, parts, value, ts = got
+            parts[0::2] = sk[1]
+            values = parts[1::2]
+            parts[1::2] = map(share, values, values)
+            return series, (sk[0], tuple(parts)), value, ts
+    series, (name, labels), value, ts = parse_sample_line(line, lineno, mtype)
+    return series, compact(name, labels, share), value, ts
 
 
 def general_sample_line(line: str, lineno: int, mtype: str) -> tuple[str, Entry, float, int | None]:
