@@ -1,9 +1,17 @@
 """Exposition parser: Prometheus text 0.0.4 and OpenMetrics 1.0, as Prometheus 3 parses them.
 
-One :class:`Parser` per target. It caches the parsed form of every series text (the raw
-``name{labels}`` part of a sample line) across scrapes, so a line whose series was seen before
-costs a split, a dict lookup and a ``float()``. New series go through the validating slow path
-(``_parse_text`` / ``_parse_om``), which follows Prometheus' lexers; errors name the line.
+One :class:`Parser` per target. It remembers every series text (the raw ``name{labels}`` part
+of a sample line) across scrapes, so a line whose series was seen before costs a split, a dict
+lookup and a ``float()``. New series go through the validating slow path (``_parse_text`` /
+``_parse_om``), which follows Prometheus' lexers; errors name the line. The result is columns
+(series text, value, timestamp, exemplar), the series text being the cached string object, so
+the next stage's own cache lookups hit by identity. For the text format the parsed labels of a
+series are kept only until the next stage asked for them (``series_labels`` parses the text
+again after that); OpenMetrics entries keep them.
+
+The body may come in pieces (``parse(iterable_of_bytes, ...)``): the scrape loop passes a gzip
+body's inflated pieces as they are produced, and the text format is decoded and split a block
+of lines at a time, so neither the inflated body nor its decoded text is ever whole in memory.
 
 As in Prometheus 3, ``le`` label values after a histogram TYPE and ``quantile`` values after a
 summary TYPE are rewritten to the canonical float form (``"1"`` -> ``"1.0"``).
@@ -29,9 +37,9 @@ from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import ParseError, parse_float, quote
 from agent.scrape._parse_om import parse_openmetrics
 from agent.scrape._parse_text import (
-    compact,
     expand,
     parse_comment_line,
+    parse_sample_flat,
     parse_sample_line,
 )
 
@@ -312,11 +320,10 @@ class Parser:
                 if line[0] == "\x00":
                     stop = True
                     break  # Prometheus' lexer ends the input at a NUL in this position
-                series, (name, labels), v, ts = parse_sample_line(line, lineno, mtype)
                 # Held until the next stage has them, but a first scrape holds every series'
                 # labels at once: share repeated strings (label names, namespaces, pod names,
                 # uids ...) and keep them flat (see compact); -70 MB at a KSM page's peak.
-                ent = compact(name, labels, strings)
+                series, ent, v, ts = parse_sample_flat(line, lineno, mtype, strings)
                 fresh[series] = ent
                 if mtype == "histogram" or mtype == "summary":
                     kept[series] = ent
