@@ -178,6 +178,7 @@ class ScrapeLoop:
                         with contextlib.suppress(BaseException):
                             await work
                         raise
+                    del work  # the task holds the outcome as its result
                 else:
                     outcome = self._process(resp, ts_ms)
                     del resp
@@ -252,6 +253,9 @@ class ScrapeLoop:
         fmt = detect_format(resp.content_type, self.cfg.fallback_scrape_protocol)
         # a gzip body is inflated piece by piece as the parser goes (ScrapeResponse.pieces)
         result: Any = parser.parse(resp.pieces() if resp.gzipped else resp.body, fmt)
+        # The response object may outlive this call in a reference cycle of the event loop's
+        # machinery (until the collector finds it): drop the body now.
+        resp.body = b""
         outcome = self.processor.process(parser, result, ts_ms)
         parser.sweep()
         self.metadata = result.metadata
