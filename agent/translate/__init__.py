@@ -292,7 +292,8 @@ class _Metric:
         "extras",
         "family",
         "gen",
-        "points",
+        "buf",
+        "ends",
         "pending",
         "created",
         "groups",
@@ -316,14 +317,21 @@ class _Metric:
         self.extras = extras
         self.family = family
         self.gen = -1
-        self.points: list[bytes] = []
+        # this scrape's encoded points, back to back; ends[k] = end offset of point k
+        self.buf = bytearray()
+        self.ends: list[int] = []
         self.pending: list[tuple[_Series, float, int, bytes]] = []
         self.created: dict[bytes, float] = {}
         self.groups: list[_Group] = []
 
+    def add(self, point: bytes) -> None:
+        self.buf += point
+        self.ends.append(len(self.buf))
+
     def reset(self, gen: int) -> None:
         self.gen = gen
-        self.points = []
+        self.buf = bytearray()
+        self.ends = []
         self.pending = []
         self.created = {}
         self.groups = []
@@ -650,7 +658,10 @@ class Translator:
                     if m.gen != gen:
                         m.reset(gen)
                         touched.append(m)
-                    m.points.append(info.prefix + ts_val(0x19, ts_ns, 0x21, v))
+                    b = m.buf
+                    b += info.prefix
+                    b += ts_val(0x19, ts_ns, 0x21, v)
+                    m.ends.append(len(b))
                     continue
                 put(st, info, v, ts_ms, None, touched, touched_res)
             return
@@ -686,15 +697,15 @@ class Translator:
             if m.kind == _GAUGE and exemplar is None:
                 if v != v and is_stale_nan(v):
                     self.stats.stale_points += 1
-                    m.points.append(self._gauge_stale(info, ts))
+                    m.add(self._gauge_stale(info, ts))
                 else:
-                    m.points.append(info.prefix + _F_TS_VAL.pack(0x19, ts, 0x21, v))
+                    m.add(info.prefix + _F_TS_VAL.pack(0x19, ts, 0x21, v))
             else:
                 ex = self._exemplar(exemplar, ts_ms) if exemplar is not None else b""
                 if m.kind == _GAUGE:
                     stale = v != v and is_stale_nan(v)
                     self.stats.stale_points += stale
-                    m.points.append(self._number_point(info.attrs, 0, ts, v, stale, ex))
+                    m.add(self._number_point(info.attrs, 0, ts, v, stale, ex))
                 else:
                     m.pending.append((info, v, ts, ex))
         elif role == _R_CREATED:
@@ -992,10 +1003,14 @@ class Translator:
 
     # -- assembling the request(s) --
 
-    def _finish_metric(self, st: _TargetState, m: _Metric) -> list[bytes]:
+    def _finish_metric(self, st: _TargetState, m: _Metric) -> _Points:
         kind = m.kind
         if kind == _GAUGE:
-            return m.points
+            return m.buf, m.ends
+        return _joined(self._finish_cumulative(st, m))
+
+    def _finish_cumulative(self, st: _TargetState, m: _Metric) -> list[bytes]:
+        kind = m.kind
         if kind == _SUM:
             out = []
             created = m.created
@@ -1103,18 +1118,26 @@ class Translator:
 
     def _assemble(self, st: _TargetState, touched: list[_Metric]) -> list[EncodedBatch]:
         # Group metrics by resource, then scope, keeping first-seen order.
-        order: dict[int, dict[bytes, list[tuple[_Metric, list[bytes]]]]] = {}
+        order: dict[int, dict[bytes, list[tuple[_Metric, _Points]]]] = {}
         resources: dict[int, _Resource] = {}
         for m in touched:
             pts = self._finish_metric(st, m)
             # Release the scrape's buffers now: they would stay alive until the next scrape.
-            m.points, m.pending, m.created, m.groups = [], [], {}, []
-            if pts:
+            m.buf, m.ends, m.pending, m.created, m.groups = bytearray(), [], [], {}, []
+            if pts[1]:
                 resources[id(m.res)] = m.res
                 order.setdefault(id(m.res), {}).setdefault(m.scope, []).append((m, pts))
         return _Packer(self._max_points, self._max_bytes, self.stats, self._finish).pack(
             [(resources[rid].encode(), scopes) for rid, scopes in order.items()]
         )
+
+
+# A metric's points: their bytes back to back, and the end offset of each.
+_Points = tuple[bytes | bytearray, list[int]]
+
+
+def _joined(points: list[bytes]) -> _Points:
+    return b"".join(points), list(itertools.accumulate(map(len, points)))
 
 
 class _Packer:
@@ -1198,7 +1221,7 @@ class _Packer:
         )
 
     def pack(
-        self, resources: list[tuple[bytes, dict[bytes, list[tuple[_Metric, list[bytes]]]]]]
+        self, resources: list[tuple[bytes, dict[bytes, list[tuple[_Metric, _Points]]]]]
     ) -> list[EncodedBatch]:
         for res_b, scopes in resources:
             self.close_rm()
@@ -1208,14 +1231,14 @@ class _Packer:
                 self.scope_b = scope_b
                 for m, pts in entries:
                     self._metric(m, pts)
-                    pts.clear()  # packed: free the points now, not after the whole scrape
         self.flush()
         return self.out
 
-    def _metric(self, m: _Metric, pts: list[bytes]) -> None:
-        n = len(pts)
-        # cum[k]: bytes of pts[0..k]; the points that fit a budget are found by bisection
-        cum = list(itertools.accumulate(map(len, pts)))
+    def _metric(self, m: _Metric, pts: _Points) -> None:
+        # cum[k]: end of point k in buf; the points that fit a budget are found by bisection
+        buf, cum = pts
+        view = memoryview(buf)
+        n = len(cum)
         overhead = len(m.header) + len(m.extras) + 12
         tag = _pb.ld_key(_DATA_FIELD[m.kind])
         i = 0
@@ -1237,7 +1260,7 @@ class _Packer:
             head = _pb.varint(body)
             sm = self.sm
             sm += (b"\x12", head, m.header, tag, data_head)  # ScopeMetrics.metrics (2)
-            sm += pts[i:j]
+            sm.append(view[base : cum[j - 1]])  # type: ignore[arg-type]  # join takes views
             if m.extras:
                 sm.append(m.extras)
             self.sm_bytes += 1 + len(head) + body
