@@ -210,7 +210,8 @@ class SeriesProcessor:
         pairs = self._pairs
         if len(pairs) > 4 * len(self._cache) + 10_000:
             pairs = self._pairs = {}
-        return tuple([pairs.setdefault(kv, kv) for kv in sorted(items)])
+        kvs = sorted(items)
+        return tuple(map(pairs.setdefault, kvs, kvs))  # the loop runs in C
 
     def _series(self, labels: Labels) -> Series:
         s = self._by_labels.get(labels)

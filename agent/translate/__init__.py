@@ -500,16 +500,14 @@ class Translator:
         cache = self._kv_cache.get(field)
         if cache is None:
             cache = self._kv_cache[field] = {}
-        get = cache.get
-        parts = []
-        for kv in items:
-            enc = get(kv)
-            if enc is None:
-                if len(cache) >= _KV_CACHE_MAX:
-                    cache.clear()
-                enc = cache[kv] = _pb.ld(field, _pb.key_value(*kv))
-            parts.append(enc)
-        return b"".join(parts)
+        parts = list(map(cache.get, items))  # the loop runs in C; misses filled below
+        if None in parts:
+            for i, kv in enumerate(items):
+                if parts[i] is None:
+                    if len(cache) >= _KV_CACHE_MAX:
+                        cache.clear()
+                    parts[i] = cache[kv] = _pb.ld(field, _pb.key_value(*kv))
+        return b"".join(parts)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ public
 
