@@ -200,6 +200,13 @@ def split_labels(line: str, mtype: str) -> tuple[Skeleton, list[str], str] | Non
         sk = _skeleton(key)
         if sk is None:
             return None
+    _canonical_bound(parts, sk, mtype)
+    return sk, parts, rest
+
+
+def _canonical_bound(parts: list[str], sk: Skeleton, mtype: str) -> None:
+    """Rewrite the le (histogram) / quantile (summary) value among ``parts`` (a line split at
+    '"') to its canonical float form, as Prometheus 3 does."""
     if mtype == "histogram":
         if sk[2] >= 0:
             i = 2 * sk[2] + 1
@@ -207,7 +214,6 @@ def split_labels(line: str, mtype: str) -> tuple[Skeleton, list[str], str] | Non
     elif mtype == "summary" and sk[3] >= 0:
         i = 2 * sk[3] + 1
         parts[i] = canonical_float_label(parts[i])
-    return sk, parts, rest
 
 
 def quick_float(tok: str) -> float | None:
@@ -256,13 +262,7 @@ def _split_text(line: str, mtype: str) -> tuple[str, Skeleton, list[str], float,
         value = quick_float(rest)
         if value is None:
             return None
-    if mtype == "histogram":
-        if sk[2] >= 0:
-            i = 2 * sk[2] + 1
-            parts[i] = canonical_float_label(parts[i])
-    elif mtype == "summary" and sk[3] >= 0:
-        i = 2 * sk[3] + 1
-        parts[i] = canonical_float_label(parts[i])
+    _canonical_bound(parts, sk, mtype)
     return series, sk, parts, value, ts
 
 

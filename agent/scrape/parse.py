@@ -304,37 +304,29 @@ class Parser:
                             v = _value(vtok)
                             if v is None:
                                 break
-                    if ts is not None:
-                        if stamps is None:
-                            stamps = result.stamps = [None] * len(values)
-                        stamps.append(ts)
-                    elif stamps is not None:
-                        stamps.append(None)
-                    sappend(ent)
-                    vappend(v)
                     break
                 else:
                     v = None
-                if v is not None:
-                    continue
-                if line[0] == "\x00":
-                    stop = True
-                    break  # Prometheus' lexer ends the input at a NUL in this position
-                # Held until the next stage has them, but a first scrape holds every series'
-                # labels at once: share repeated strings (label names, namespaces, pod names,
-                # uids ...) and keep them flat (see compact); -70 MB at a KSM page's peak.
-                series, ent, v, ts = parse_sample_flat(line, lineno, mtype, strings)
-                fresh[series] = ent
-                if mtype == "histogram" or mtype == "summary":
-                    kept[series] = ent
-                cache[series] = series
+                if v is None:
+                    if line[0] == "\x00":
+                        stop = True
+                        break  # Prometheus' lexer ends the input at a NUL in this position
+                    # Held until the next stage has them, but a first scrape holds every
+                    # series' labels at once: share repeated strings (label names, namespaces,
+                    # pod names, uids ...) and keep them flat (see compact); -70 MB at a KSM
+                    # page's peak.
+                    series, parsed, v, ts = parse_sample_flat(line, lineno, mtype, strings)
+                    fresh[series] = parsed
+                    if mtype == "histogram" or mtype == "summary":
+                        kept[series] = parsed
+                    cache[series] = ent = series
                 if ts is not None:
                     if stamps is None:
                         stamps = result.stamps = [None] * len(values)
                     stamps.append(ts)
                 elif stamps is not None:
                     stamps.append(None)
-                sappend(series)
+                sappend(ent)  # type: ignore[arg-type]  # a cache hit or the new text
                 vappend(v)
         self._comments = comments
         if meta:

@@ -711,21 +711,12 @@ class Translator:
             if not math.isnan(v):
                 m.created[info.attrs] = v
         elif role == _R_HCREATED:
-            assert m is not None
-            g = info.group
-            assert g is not None
-            if g.gen != gen:
-                g.reset(gen)
-                m.groups.append(g)
+            g = _open_group(m, info, gen)
             if not math.isnan(v):
                 g.created = v
         elif role in (_R_BUCKET, _R_COUNT, _R_SUM):
             assert m is not None
-            g = info.group
-            assert g is not None
-            if g.gen != gen:
-                g.reset(gen)
-                m.groups.append(g)
+            g = _open_group(m, info, gen)
             if role == _R_COUNT:
                 g.count = v
                 g.has_count = True
@@ -1128,6 +1119,17 @@ class Translator:
         return _Packer(self._max_points, self._max_bytes, self.stats, self._finish).pack(
             [(resources[rid].encode(), scopes) for rid, scopes in order.items()]
         )
+
+
+def _open_group(m: _Metric | None, info: _Series, gen: int) -> _Group:
+    """The histogram/summary point a series feeds, reset on its first sample of a scrape."""
+    assert m is not None
+    g = info.group
+    assert g is not None
+    if g.gen != gen:
+        g.reset(gen)
+        m.groups.append(g)
+    return g
 
 
 # A metric's points: their bytes back to back, and the end offset of each.
