@@ -307,3 +307,37 @@ def test_relabel_removing_the_name_fails_the_scrape(scrape_config: Any) -> None:
         (b,) = scrape_n(loop, 1)
     assert report(b)["up"] == 0 and not b.samples
     assert loop.last_error == "missing metric name (__name__ label)"
+
+
+def test_bad_gzip_bodies_fail_the_scrape_with_the_error_and_recover(scrape_config: Any) -> None:
+    # A gzip body is inflated while it is parsed (in the worker thread for big pages): a
+    # corrupt body or one over body_size_limit must still be a failed scrape with its error,
+    # stale markers for the last good scrape, and the next good scrape must recover.
+    big = b"".join(b'm{i="%d",h="%x"} %d\n' % (i, i * 7919, i) for i in range(30_000))
+    cfg = scrape_config({"job_name": "j", "body_size_limit": len(big) - 1})
+    pages = [
+        Page(b"temp 1\n"),
+        Page(b"this is not gzip", gzip=False, headers={"Content-Encoding": "gzip"}),
+        Page(b"temp 2\n"),
+        Page(big, chunk_size=65536),  # gzipped by the server, inflated in the worker
+        Page(b"temp 3\n"),
+    ]
+    with TargetServer() as srv:
+        loop = make_loop(srv, cfg, lambda b: None)
+        errors: list[str] = []
+
+        def step(i: int) -> None:
+            if i:
+                errors.append(loop.last_error)
+            srv.set("/metrics", pages[i])
+
+        batches = scrape_n(loop, len(pages), step)
+        errors.append(loop.last_error)
+    assert [report(b)["up"] for b in batches] == [1.0, 0.0, 1.0, 0.0, 1.0]
+    assert errors[1].startswith('Get "') and "/metrics" in errors[1]
+    assert errors[3] == "body size limit exceeded"
+    assert errors[0] == errors[2] == errors[4] == ""
+    for failed in (batches[1], batches[3]):
+        assert [dict(s.labels)["__name__"] for s in failed.samples] == ["temp"]
+        assert is_stale_nan(failed.samples[0].value)
+    assert [s.value for s in batches[4].samples] == [3.0]
