@@ -213,12 +213,17 @@ def measure(
         if spy is not None and spy.poll() is None:
             spy.kill()
             spy.wait()
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the agent drains and exits), SIGKILL after 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def start_profile(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
@@ -320,12 +325,7 @@ def churn_run(args: argparse.Namespace) -> int:
                 flush=True,
             )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         server.close()
         sink.close()
         shutil.rmtree(tmp, ignore_errors=True)

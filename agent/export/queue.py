@@ -150,6 +150,17 @@ class Queue:
         """Apply a (possibly lowered) ``max_bytes`` now."""
         self._make_room(0)
 
+    def _admit(self, batch: EncodedBatch) -> bool:
+        """Make room for ``batch`` (dropping the oldest batches), or count it dropped when it
+        alone is over ``max_bytes``."""
+        size = len(batch.payload)
+        if size > self.max_bytes:
+            self.dropped_batches += 1
+            self.dropped_points += batch.points
+            return False
+        self._make_room(size)
+        return True
+
     def _make_room(self, size: int) -> None:
         dropped = 0
         while self.entries and self.queued_bytes + size > self.max_bytes:
@@ -189,12 +200,9 @@ class MemoryQueue(Queue):
     """Bounded in-memory queue (``storage_path=None``): lost when the process exits."""
 
     def append(self, batch: EncodedBatch) -> None:
-        size = len(batch.payload)
-        if size > self.max_bytes:
-            self.dropped_batches += 1
-            self.dropped_points += batch.points
+        if not self._admit(batch):
             return
-        self._make_room(size)
+        size = len(batch.payload)
         self._push(
             Entry(
                 self._next_seq(),
@@ -361,12 +369,9 @@ class DiskQueue(Queue):
     # -- queue operations --
 
     def append(self, batch: EncodedBatch) -> None:
-        size = len(batch.payload)
-        if size > self.max_bytes:
-            self.dropped_batches += 1
-            self.dropped_points += batch.points
+        if not self._admit(batch):
             return
-        self._make_room(size)
+        size = len(batch.payload)
         if self._write_off >= self.segment_bytes:
             self._open_segment(self._write_seg + 1)
         codec, rawlen = batch.codec, raw_size(batch)

@@ -21,10 +21,10 @@ from agent.scrape._parse_labels import read_family_name, scan_label_block
 from agent.scrape._parse_text import (
     CANON_RE,
     FLOAT_MEMO,
-    PAIRS_RE,
     CacheEntry,
     Entry,
     Skeleton,
+    block_labels,
     compact,
     expand,
     normalize_le_quantile,
@@ -143,16 +143,10 @@ def _regex_om_sample_line(
     block = m.group(2)
     if not block:
         return line[: end - 1], (m.group(1), ()), value, ts, None
-    if "__name__=" in block:
+    labels = block_labels(block, mtype)
+    if labels is None:
         return None
-    labels = PAIRS_RE.findall(block)
-    if "\\" in block:
-        labels = [(k, unescape(v)) for k, v in labels]
-    if len(labels) > 1 and len({k for k, _ in labels}) != len(labels):
-        return None
-    if mtype == "histogram" or mtype == "summary":
-        labels = normalize_le_quantile(mtype, labels)
-    return line[: end - 1], (m.group(1), tuple(labels)), value, ts, None
+    return line[: end - 1], (m.group(1), labels), value, ts, None
 
 
 def parse_om_sample_line(

@@ -231,25 +231,11 @@ def quick_float(tok: str) -> float | None:
 
 def _split_text(line: str, mtype: str) -> tuple[str, Skeleton, list[str], float, int | None] | None:
     """Quick path 1 for a text-format line without backslashes: (series text, skeleton, the line
-    split at '"' without its tail, value, timestamp), or None. Split and skeleton as in
-    :func:`split_labels` (written out again: this runs for every new series of a scrape)."""
-    parts = line.split('"')
-    n = len(parts)
-    if n < 3 or not n & 1:
+    split at '"' without its tail, value, timestamp), or None."""
+    got = split_labels(line, mtype)
+    if got is None:
         return None
-    tail = parts.pop()
-    if tail[:2] == "} ":
-        rest = tail[2:]
-    elif tail[:3] == ",} ":
-        rest = tail[3:]
-    else:
-        return None
-    key = '"'.join(parts[0::2])
-    sk = _SKELETONS.get(key)
-    if sk is None:
-        sk = _skeleton(key)
-        if sk is None:
-            return None
+    sk, parts, rest = got
     series = line[: len(line) - len(rest) - 1]
     ts: int | None = None
     if " " in rest:
@@ -257,12 +243,10 @@ def _split_text(line: str, mtype: str) -> tuple[str, Skeleton, list[str], float,
         if not (ttok.isdigit() and len(ttok) < 19):
             return None
         ts = int(ttok)
-    value = FLOAT_MEMO.get(rest)
+    value = quick_float(rest)
     if value is None:
-        value = quick_float(rest)
-        if value is None:
-            return None
-    _canonical_bound(parts, sk, mtype)
+        return None
+    parts.pop()
     return series, sk, parts, value, ts
 
 
@@ -298,6 +282,15 @@ def regex_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None] 
     block = m.group(2)
     if not block:
         return series, (m.group(1), ()), value, ts
+    labels = block_labels(block, mtype)
+    if labels is None:
+        return None
+    return series, (m.group(1), labels), value, ts
+
+
+def block_labels(block: str, mtype: str) -> tuple[Label, ...] | None:
+    """The labels of a label block matched by ``CANON_RE`` (le/quantile normalised), or None
+    when the general path must decide (``__name__`` inside, duplicate names)."""
     if "__name__=" in block:
         return None  # a duplicate name: the general path reports it
     labels = PAIRS_RE.findall(block)
@@ -307,7 +300,7 @@ def regex_sample(line: str, mtype: str) -> tuple[str, Entry, float, int | None] 
         return None
     if mtype == "histogram" or mtype == "summary":
         labels = normalize_le_quantile(mtype, labels)
-    return series, (m.group(1), tuple(labels)), value, ts
+    return tuple(labels)
 
 
 def parse_sample_line(line: str, lineno: int, mtype: str) -> tuple[str, Entry, float, int | None]:
