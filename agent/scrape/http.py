@@ -351,9 +351,12 @@ class ScrapeClient:
                     )
                 ctype = resp.headers.get("content-type", "")
                 enc = resp.headers.get("content-encoding", "").strip().lower()
-                if lazy and _fast_zlib is not None and enc == "gzip":
+                if _fast_zlib is not None and enc == "gzip":
                     raw = await self._read_raw(resp, self.body_size_limit)
-                    return ScrapeResponse(raw, ctype, True, self.body_size_limit, current)
+                    got = ScrapeResponse(raw, ctype, True, self.body_size_limit, current)
+                    if lazy:
+                        return got
+                    return ScrapeResponse(b"".join(got.pieces()), ctype, url=current)
                 body = await self._read_limited(resp)
                 return ScrapeResponse(body, ctype, url=current)
             finally:
@@ -364,9 +367,6 @@ class ScrapeClient:
         limit = self.body_size_limit
         chunks: list[bytes] = []
         n = 0
-        enc = resp.headers.get("content-encoding", "")
-        if _fast_zlib is not None and enc.strip().lower() == "gzip":
-            return await self._read_gzip(resp, limit)
         async for chunk in resp.aiter_bytes():  # decompressed, as Prometheus counts
             n += len(chunk)
             if limit > 0 and n >= limit:
@@ -387,30 +387,6 @@ class ScrapeClient:
             if cap and n >= cap:
                 raise ScrapeError("body size limit exceeded")
             chunks.append(raw)
-        return b"".join(chunks)
-
-    @staticmethod
-    async def _read_gzip(resp: httpx.Response, limit: int) -> bytes:
-        """The gzip body inflated with ISA-L, as httpx's own gzip decoder would (one member,
-        errors raised as ``httpx.DecodingError``), the limit applied to inflated bytes."""
-        assert _fast_zlib is not None
-        d = _fast_zlib.decompressobj(16 + _fast_zlib.MAX_WBITS)
-        chunks: list[bytes] = []
-        n = 0
-        try:
-            async for raw in resp.aiter_raw():
-                chunk = d.decompress(raw)
-                n += len(chunk)
-                if limit > 0 and n >= limit:
-                    raise ScrapeError("body size limit exceeded")
-                chunks.append(chunk)
-            chunk = d.flush()
-        except _fast_zlib.error as exc:
-            raise httpx.DecodingError(str(exc), request=resp.request) from None
-        n += len(chunk)
-        if limit > 0 and n >= limit:
-            raise ScrapeError("body size limit exceeded")
-        chunks.append(chunk)
         return b"".join(chunks)
 
 

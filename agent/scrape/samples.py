@@ -97,15 +97,6 @@ class Outcome:
     error: str | None = None
     stale: list[Series] = field(default_factory=list)
 
-    def samples(self, ts_ms: int) -> list[Sample]:
-        """The kept samples as ``Sample`` objects (tests and tools, not the hot path)."""
-        ex = self.exemplars or {}
-        ts = self.timestamps
-        return [
-            Sample(s.labels, v, ts_ms if ts is None else ts[i], ex.get(i))
-            for i, (s, v) in enumerate(zip(self.series, self.values, strict=True))
-        ]
-
 
 def mutate_sample_labels(
     name: str,
@@ -312,12 +303,8 @@ class SeriesProcessor:
         o.stale = [s for s in prev if s.stamp != it]
         if untracked:
             # explicit timestamps without track_timestamps_staleness: no staleness tracking
-            for s in untracked:
-                s.stamp = -1
-            cur = [s for s in out_series if s.stamp == it]
-            for s in untracked:
-                s.stamp = it
-            self.prev = cur
+            skip = {id(s) for s in untracked}
+            self.prev = [s for s in out_series if id(s) not in skip]
         else:
             self.prev = out_series
         self._gc(texts, flush=True)

@@ -491,7 +491,6 @@ class Translator:
         )
         self.stats = TranslateStats()
         self._bad_ts = 0  # samples of the batch being translated dropped for their timestamp
-        self._finish: Callable[[EncodedBatch], EncodedBatch] | None = None
         # Encoded KeyValue per (field, name, value): label values repeat across series a lot.
         self._kv_cache: dict[int, dict[tuple[str, str], bytes]] = {}
 
@@ -524,13 +523,12 @@ class Translator:
         """The batch as OTLP requests. ``finish`` (e.g. ``agent.export.codec.compress_batch``)
         is applied to each request as soon as it is complete, so only finished requests are
         kept until the end (a big scrape's raw payload is never all in memory at once)."""
-        self._finish = finish
         try:
             if batch.size > _GC_PAUSE_SAMPLES:
                 # no cycles are made here; see agent/scrape/gcpause.py
                 with gcpause.paused():
-                    return self._translate(batch)
-            return self._translate(batch)
+                    return self._translate(batch, finish)
+            return self._translate(batch, finish)
         except Exception:  # never let bad data take the scrape loop down
             self.stats.errors += 1
             self.stats.dropped_points += batch.size + len(batch.report)
@@ -561,7 +559,9 @@ class Translator:
             st.epoch = next(_EPOCHS)  # entries held by scrape stage Series are out of date
         return st
 
-    def _translate(self, batch: ScrapeBatch) -> list[EncodedBatch]:
+    def _translate(
+        self, batch: ScrapeBatch, finish: Callable[[EncodedBatch], EncodedBatch] | None
+    ) -> list[EncodedBatch]:
         st = self._state(batch)
         st.gen += 1
         gen = st.gen
@@ -609,7 +609,7 @@ class Translator:
             )
         if gen % _SWEEP_EVERY == 0:
             self._sweep(st)
-        return self._assemble(st, touched)
+        return self._assemble(st, touched, finish)
 
     def _ref_info(self, st: _TargetState, batch: ScrapeBatch, ref: Series) -> _Series:
         """The cached entry of a scrape stage ``Series``: from its slot when this target
@@ -1105,7 +1105,12 @@ class Translator:
             parts.append(_pb.ld(6, vq))
         return _pb.ld(1, b"".join(parts))
 
-    def _assemble(self, st: _TargetState, touched: list[_Metric]) -> list[EncodedBatch]:
+    def _assemble(
+        self,
+        st: _TargetState,
+        touched: list[_Metric],
+        finish: Callable[[EncodedBatch], EncodedBatch] | None,
+    ) -> list[EncodedBatch]:
         # Group metrics by resource, then scope, keeping first-seen order.
         order: dict[int, dict[bytes, list[tuple[_Metric, _Points]]]] = {}
         resources: dict[int, _Resource] = {}
@@ -1116,7 +1121,7 @@ class Translator:
             if pts[1]:
                 resources[id(m.res)] = m.res
                 order.setdefault(id(m.res), {}).setdefault(m.scope, []).append((m, pts))
-        return _Packer(self._max_points, self._max_bytes, self.stats, self._finish).pack(
+        return _Packer(self._max_points, self._max_bytes, self.stats, finish).pack(
             [(resources[rid].encode(), scopes) for rid, scopes in order.items()]
         )
 
