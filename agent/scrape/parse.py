@@ -200,6 +200,22 @@ class Parser:
         _, (name, labels), _, _ = parse_sample_line(series + " 0", 0, "unknown")
         return name, tuple(labels)
 
+    def series_flat(self, series: str) -> tuple[str, tuple[str, ...]]:
+        """``series_labels`` without building the pairs: (metric name, labels flattened as
+        ``(name1, value1, name2, value2, ...)`` in exposition order, without ``__name__``)."""
+        if self._format != "text":
+            ent = self._cache[series]
+            return ent[0], ent[1]
+        ent = self._fresh.get(series) or self._kept.get(series)
+        if ent is not None:
+            return ent
+        name, labels = self.series_labels(series)
+        flat: list[str] = []
+        for k, v in labels:
+            flat.append(k)
+            flat.append(v)
+        return name, tuple(flat)
+
     def sweep(self) -> None:
         """Drop cached series not seen in the last parse (bounded memory under churn).
         Idempotent until the next parse; the last result is not kept alive after it."""

@@ -78,3 +78,24 @@ def test_pieces_keep_line_numbers_of_errors(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ParseError) as cut:
         Parser().parse(iter([bad[:50], bad[50:]]), "text")
     assert whole.value.lineno == cut.value.lineno == PAGE.count(b"\n") + 1
+
+
+def test_series_flat_is_series_labels_flattened() -> None:
+    page = (
+        b"# TYPE h histogram\n"
+        b'h_bucket{a="x",le="1"} 1\nh_bucket{a="x",le="+Inf"} 2\nh_sum{a="x"} 3\nh_count{a="x"} 2\n'
+        b'g{b="1",a="2"} 4\nplain 5\n'
+    )
+    for fmt, body in (("text", page), ("openmetrics", page + b"# EOF\n")):
+        p = Parser()
+        texts = list(p.parse(body, fmt).series)
+        for rnd in range(2):  # fresh, then parsed again after a sweep
+            for t in texts:
+                name, pairs = p.series_labels(t)
+                flat_name, flat = p.series_flat(t)
+                assert flat_name == name
+                assert flat == tuple(x for kv in pairs for x in kv)
+            p.sweep()
+            if rnd == 0:
+                texts = list(p.parse(body, fmt).series)
+                p.sweep()
