@@ -12,6 +12,14 @@ The cache is keyed by series text, ahead of relabelling, so ``relabel.process`` 
 series never seen before (``relabel.Relabeler``'s own cache would hold a second copy of every
 label set). Label pairs are interned per target: the series of one target share most pairs.
 
+A new series is resolved through its *shape* (metric name + scraped label names): when no
+metric relabelling rule reads a scraped value (rules on ``__name__`` or target labels,
+constant additions, labeldrop/labelkeep/labelmap: the usual ``metric_relabel_configs``), what
+a series of that shape becomes depends on its names only, so the target-label merge, the rules
+and the sort run once per shape (``_make_plan``) and each series only picks its values into
+the planned order: the first scrape of a kube-state-metrics page costs less than half as much.
+Other shapes take the general steps, series by series.
+
 External labels: Prometheus itself never adds ``global.external_labels`` to scraped series (it
 applies them on remote write and federation), but the collector's prometheus receiver, which
 scrape-agent replaces, sets them on every series, overwriting a scraped label of the same
@@ -21,8 +29,9 @@ metric relabelling and limits, with overwrite (report series included).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol
 
 import relabel
@@ -78,6 +87,26 @@ class _Dropped:
 
 _DROPPED = _Dropped()  # a series text dropped by metric relabelling
 _Cached = Series | _Failing | _Dropped
+_UNPLANNED: Any = object()
+_PLANS_MAX = 8192
+
+
+class _Plan:
+    """The final labels of every series of one shape (metric name + scraped label names)
+    whose result does not depend on its values: ``names`` sorted, and ``values(flat +
+    consts)`` their values, picked from the series' flat scraped labels ``(n1, v1, ...)``
+    followed by the shape's constant values (target, relabelling and external labels)."""
+
+    __slots__ = ("names", "values", "consts")
+
+    def __init__(self, names: tuple[str, ...], index: list[int], consts: tuple[str, ...]) -> None:
+        self.names = names
+        self.consts = consts
+        if len(index) == 1:
+            i = index[0]
+            self.values: Callable[[tuple[str, ...]], tuple[str, ...]] = lambda t: (t[i],)
+        else:
+            self.values = itemgetter(*index)
 
 
 @dataclass(slots=True)
@@ -184,6 +213,9 @@ class SeriesProcessor:
         self.prev: list[Series] = []  # series written by the last scrape (for staleness)
         self._last_cache_size = 0
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+        # (metric name, scraped label names) -> what every series of that shape becomes
+        # (see _make_plan); None: that shape takes the general path
+        self._plans: dict[tuple[str, tuple[str, ...]], _Plan | _Dropped | None] = {}
         self._label_limits = bool(
             cfg.label_limit or cfg.label_name_length_limit or cfg.label_value_length_limit
         )
@@ -198,11 +230,9 @@ class SeriesProcessor:
 
     def _intern(self, items: Iterable[tuple[str, str]]) -> Labels:
         # Series of one target share most label pairs (job, instance, namespace, pod ...):
-        # keep one tuple per distinct pair. Bounded: reset when it outgrows the cache.
-        pairs = self._pairs
-        if len(pairs) > 4 * len(self._cache) + 10_000:
-            pairs = self._pairs = {}
+        # keep one tuple per distinct pair (bounded in process()).
         kvs = sorted(items)
+        pairs = self._pairs
         return tuple(map(pairs.setdefault, kvs, kvs))  # the loop runs in C
 
     def _series(self, labels: Labels) -> Series:
@@ -211,8 +241,70 @@ class SeriesProcessor:
             s = self._by_labels[labels] = Series(labels)
         return s
 
+    def _make_plan(self, name: str, names: tuple[str, ...]) -> _Plan | _Dropped | None:
+        """What every series named ``name`` with scraped labels ``names`` (in that order, no
+        empty value) becomes, when that does not depend on the values: target labels, honor_labels
+        and external labels depend on names only, and so does metric relabelling as long as no
+        rule reads a scraped value (rules on ``__name__``, on target labels, constant
+        additions, labeldrop/labelkeep/labelmap). Worked out by running the real steps once on
+        placeholder values, each placeholder standing for "the value of the i-th scraped label"
+        (rules that would read one make the plan None: the general path decides per series).
+        Returns ``_DROPPED`` when every such series is dropped."""
+        if self._label_limits:
+            return None  # limits read value lengths
+        marks = [f"\x00{i}\x00" for i in range(len(names))]  # distinct objects, never empty
+        where = {id(m): 2 * i + 1 for i, m in enumerate(marks)}  # -> index in the flat tuple
+        lb = mutate_sample_labels(
+            name, zip(names, marks, strict=True), self.target.labels, self.cfg.honor_labels
+        )
+        rules = self.cfg.metric_relabel_configs
+        if rules:
+            added: set[str] = set()
+            for rule in rules:
+                read = rule.source_labels
+                if rule.action in ("keepequal", "dropequal"):
+                    read = (*read, rule.target_label)
+                if any(id(lb.get(k)) in where for k in read):
+                    return None
+                if not rule.step(lb, added):
+                    return _DROPPED
+            if not lb:
+                return _DROPPED
+            if "__name__" not in lb:
+                return None  # fails the scrape: the general path says why
+        lb.update(self.external)
+        out_names: list[str] = []
+        index: list[int] = []
+        consts: list[str] = []
+        base = 2 * len(names)  # constants follow the flat tuple
+        for k, v in sorted(lb.items()):
+            out_names.append(k)
+            i = where.get(id(v))
+            if i is None:
+                index.append(base + len(consts))
+                consts.append(v)
+            else:
+                index.append(i)
+        return _Plan(tuple(out_names), index, tuple(consts))
+
     def _resolve(self, parser: Parser, text: str) -> _Cached:
-        name, raw = parser.series_labels(text)
+        name, flat = parser.series_flat(text)
+        if "" in flat:  # an empty value is no label (label names are never empty)
+            flat = tuple(x for i in range(0, len(flat), 2) if flat[i + 1] for x in flat[i : i + 2])
+        key = (name, flat[0::2])
+        plan: _Plan | _Dropped | None = self._plans.get(key, _UNPLANNED)
+        if plan is _UNPLANNED:
+            if len(self._plans) >= _PLANS_MAX:
+                self._plans.clear()
+            plan = self._plans[key] = self._make_plan(name, key[1])
+        if plan is _DROPPED:
+            return _DROPPED
+        if plan is not None:
+            kvs = list(zip(plan.names, plan.values(flat + plan.consts), strict=True))  # type: ignore[union-attr]
+            pairs = self._pairs
+            return self._series(tuple(map(pairs.setdefault, kvs, kvs)))
+        # a rule reads a scraped value, or label limits apply: the general path
+        raw = zip(flat[0::2], flat[1::2], strict=True)
         lb = mutate_sample_labels(name, raw, self.target.labels, self.cfg.honor_labels)
         if self.cfg.metric_relabel_configs:
             # lb is this call's own dict: relabelled in place (no copy, no sort; _intern sorts)
@@ -240,6 +332,8 @@ class SeriesProcessor:
         self._iter += 1
         it = self._iter
         cache = self._cache
+        if len(self._pairs) > 4 * len(cache) + 10_000:
+            self._pairs = {}  # bounded: let pairs of gone series go
         cache_get = cache.get
         sample_limit = self.cfg.sample_limit
         o = Outcome()
