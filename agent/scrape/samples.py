@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import getitem, itemgetter
 from typing import Any, Protocol
 
 import relabel
@@ -91,16 +91,33 @@ _UNPLANNED: Any = object()
 _PLANS_MAX = 8192
 
 
+class _PairsOf(dict[str, tuple[str, str]]):
+    """The interned ``(name, value)`` pairs of one label name, by value."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def __missing__(self, value: str) -> tuple[str, str]:
+        pair = self[value] = (self.name, value)
+        return pair
+
+
 class _Plan:
     """The final labels of every series of one shape (metric name + scraped label names)
-    whose result does not depend on its values: ``names`` sorted, and ``values(flat +
-    consts)`` their values, picked from the series' flat scraped labels ``(n1, v1, ...)``
-    followed by the shape's constant values (target, relabelling and external labels)."""
+    whose result does not depend on its values: ``pairs`` the pair tables of its label names
+    in sorted order, and ``values(flat + consts)`` their values, picked from the series' flat
+    scraped labels ``(n1, v1, ...)`` followed by the shape's constant values (target,
+    relabelling and external labels)."""
 
-    __slots__ = ("names", "values", "consts")
+    __slots__ = ("pairs", "values", "consts")
 
-    def __init__(self, names: tuple[str, ...], index: list[int], consts: tuple[str, ...]) -> None:
-        self.names = names
+    def __init__(
+        self, pairs: tuple[_PairsOf, ...], index: list[int], consts: tuple[str, ...]
+    ) -> None:
+        self.pairs = pairs
         self.consts = consts
         if len(index) == 1:
             i = index[0]
@@ -212,7 +229,8 @@ class SeriesProcessor:
         self._iter = 0
         self.prev: list[Series] = []  # series written by the last scrape (for staleness)
         self._last_cache_size = 0
-        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+        # label name -> its pairs: one (name, value) tuple per distinct pair of the target
+        self._pairs: dict[str, _PairsOf] = {}
         # (metric name, scraped label names) -> what every series of that shape becomes
         # (see _make_plan); None: that shape takes the general path
         self._plans: dict[tuple[str, tuple[str, ...]], _Plan | _Dropped | None] = {}
@@ -228,12 +246,17 @@ class SeriesProcessor:
         self._iter = other._iter
         self._by_labels = {s.labels: s for s in other.prev}
 
+    def _pairs_of(self, name: str) -> _PairsOf:
+        d = self._pairs.get(name)
+        if d is None:
+            d = self._pairs[name] = _PairsOf(name)
+        return d
+
     def _intern(self, items: Iterable[tuple[str, str]]) -> Labels:
         # Series of one target share most label pairs (job, instance, namespace, pod ...):
         # keep one tuple per distinct pair (bounded in process()).
-        kvs = sorted(items)
-        pairs = self._pairs
-        return tuple(map(pairs.setdefault, kvs, kvs))  # the loop runs in C
+        pairs_of = self._pairs_of
+        return tuple([pairs_of(k)[v] for k, v in sorted(items)])
 
     def _series(self, labels: Labels) -> Series:
         s = self._by_labels.get(labels)
@@ -285,7 +308,7 @@ class SeriesProcessor:
                 consts.append(v)
             else:
                 index.append(i)
-        return _Plan(tuple(out_names), index, tuple(consts))
+        return _Plan(tuple(map(self._pairs_of, out_names)), index, tuple(consts))
 
     def _resolve(self, parser: Parser, text: str) -> _Cached:
         name, flat = parser.series_flat(text)
@@ -300,9 +323,8 @@ class SeriesProcessor:
         if plan is _DROPPED:
             return _DROPPED
         if plan is not None:
-            kvs = list(zip(plan.names, plan.values(flat + plan.consts), strict=True))  # type: ignore[union-attr]
-            pairs = self._pairs
-            return self._series(tuple(map(pairs.setdefault, kvs, kvs)))
+            # the pair of each value, in the planned order: the loop runs in C
+            return self._series(tuple(map(getitem, plan.pairs, plan.values(flat + plan.consts))))  # type: ignore[union-attr]
         # a rule reads a scraped value, or label limits apply: the general path
         raw = zip(flat[0::2], flat[1::2], strict=True)
         lb = mutate_sample_labels(name, raw, self.target.labels, self.cfg.honor_labels)
@@ -332,8 +354,9 @@ class SeriesProcessor:
         self._iter += 1
         it = self._iter
         cache = self._cache
-        if len(self._pairs) > 4 * len(cache) + 10_000:
-            self._pairs = {}  # bounded: let pairs of gone series go
+        if sum(map(len, self._pairs.values())) > 4 * len(cache) + 10_000:
+            self._pairs = {}  # bounded: let pairs of gone series go (plans hold pairs too)
+            self._plans = {}
         cache_get = cache.get
         sample_limit = self.cfg.sample_limit
         o = Outcome()
