@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 
 import pytest
 
@@ -13,6 +14,8 @@ def _restore_gc():  # type: ignore[no-untyped-def]
     was = gc.isenabled()
     yield
     gc.unfreeze()
+    gcpause._frozen = False
+    gcpause._full_mark = -1
     if was:
         gc.enable()
     else:
@@ -79,8 +82,6 @@ class _Node:
 
 
 def test_cycles_made_during_a_pause_are_collected_after_it() -> None:
-    import weakref
-
     gc.enable()
     with gcpause.paused():
         a, b = _Node(), _Node()
@@ -96,3 +97,55 @@ def test_cycles_made_during_a_pause_are_collected_after_it() -> None:
     assert gc.get_freeze_count() == 0  # nothing is frozen: the next collection sees it
     gc.collect()
     assert ref() is None
+
+
+def _cycle() -> weakref.ref[_Node]:
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+def test_a_burst_is_frozen_until_the_next_pause_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gcpause, "FREEZE_MIN", 5_000)
+    gc.enable()
+    gc.collect()
+    with gcpause.paused():
+        kept = [[] for _ in range(10_000)]  # long-lived containers: a first scrape's caches
+        ref = _cycle()  # garbage already (a finished request's cycle)
+    assert gc.get_freeze_count() >= 10_000
+    gc.collect()
+    assert ref() is not None  # frozen: held until the next pause ends
+    with gcpause.paused():
+        pass
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert ref() is None
+    assert len(kept) == 10_000
+
+
+def test_a_small_pause_freezes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gcpause, "FREEZE_MIN", 5_000)
+    gc.enable()
+    gc.collect()
+    with gcpause.paused():
+        kept = [[] for _ in range(100)]
+    assert gc.get_freeze_count() == 0 and len(kept) == 100
+
+
+def test_a_burst_after_an_unfreeze_collects_the_last_bursts_garbage_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gcpause, "FREEZE_MIN", 5_000)
+    gc.enable()
+    gc.collect()
+    with gcpause.paused():
+        first = [[] for _ in range(10_000)]
+        ref = _cycle()
+    with gcpause.paused():  # unfreezes the first burst
+        pass
+    with gcpause.paused():
+        second = [[] for _ in range(10_000)]
+    # the second burst froze, but not before the first one's garbage was collected
+    assert gc.get_freeze_count() >= 10_000
+    assert ref() is None
+    assert len(first) == len(second) == 10_000
