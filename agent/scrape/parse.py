@@ -206,9 +206,9 @@ class Parser:
         if self._format != "text":
             ent = self._cache[series]
             return ent[0], ent[1]
-        ent = self._fresh.get(series) or self._kept.get(series)
-        if ent is not None:
-            return ent
+        got: tuple[str, tuple[str, ...]] | None = self._fresh.get(series) or self._kept.get(series)
+        if got is not None:
+            return got
         name, labels = self.series_labels(series)
         flat: list[str] = []
         for k, v in labels:
