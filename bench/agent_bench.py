@@ -1,11 +1,12 @@
 """End-to-end benchmark: the real `scrape-agent run` process vs Debian's Prometheus on the same page.
 
     python bench/agent_bench.py [--page ksm|cadvisor|histograms] [--interval 5] [--scrapes 6]
-                                [--profile FILE] [--env NAME=VALUE ...]
+                                [--profile FILE] [--profile-cold FILE] [--env NAME=VALUE ...]
     python bench/agent_bench.py --churn 0.1 [--scrapes 20] [--interval 4]   # agent only
 
 ``--profile FILE`` samples the agent with py-spy over the measured window (collapsed stacks
-written to FILE, the top functions by own time printed). ``--env`` sets environment variables
+written to FILE, the top functions by own time printed); ``--profile-cold FILE`` does the same
+over the first scrape's window (200 Hz), the "cold" figure's breakdown. ``--env`` sets environment variables
 of the agent process only (e.g. ``MALLOC_ARENA_MAX=2``). ``--churn F`` runs the agent alone on
 a KSM page whose fraction F of pods gets new names and uids after every scrape (a rolling
 deployment each interval) and prints, per scrape, the agent's RSS and the translator's cached
@@ -187,6 +188,7 @@ def measure(
     scrapes: int,
     profile: str = "",
     env: dict[str, str] | None = None,
+    profile_cold: str = "",
 ) -> Result:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     spy: subprocess.Popen[bytes] | None = None
@@ -194,8 +196,15 @@ def measure(
         base = server.count(ua)
         wait_scrapes(server, ua, base + 1, interval * 4 + 30, proc)
         cold0 = cpu_seconds(proc.pid)
+        if profile_cold:
+            spy = start_profile(proc.pid, profile_cold, interval * 0.9, rate=200)
         wait_scrapes(server, ua, base + 2, interval * 4 + 30, proc)
         cold = cpu_seconds(proc.pid) - cold0
+        if spy is not None:
+            spy.wait(interval * 2 + 30)
+            spy = None
+            print("  first scrape (cold window):")
+            print_profile(profile_cold)
         wait_scrapes(server, ua, base + warmup, interval * (warmup + 3) + 30, proc)
         # let the last warm-up scrape finish its processing, then start the window
         time.sleep(interval / 2)
@@ -226,7 +235,7 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def start_profile(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
+def start_profile(pid: int, out: str, seconds: float, rate: int = 50) -> subprocess.Popen[bytes]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     return subprocess.Popen(
         [
@@ -237,7 +246,7 @@ def start_profile(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]
             "-d",
             str(int(seconds) + 1),
             "-r",
-            "50",
+            str(rate),
             "--threads",
             "-f",
             "raw",
@@ -400,6 +409,9 @@ def main() -> int:
     ap.add_argument("--scrapes", type=int, default=6)
     ap.add_argument("--skip-prometheus", action="store_true")
     ap.add_argument("--profile", default="", help="py-spy collapsed stacks of the agent to FILE")
+    ap.add_argument(
+        "--profile-cold", default="", help="py-spy of the agent's first-scrape window to FILE"
+    )
     ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the agent")
     ap.add_argument("--churn", type=float, default=0.0, help="churn mode (agent only)")
     args = ap.parse_args()
@@ -459,6 +471,7 @@ def main() -> int:
                 args.scrapes,
                 args.profile,
                 agent_env(args),
+                args.profile_cold,
             )
         )
         print(f"  OTLP received: {sink.requests} requests, {sink.bytes / 1e6:.1f} MB", flush=True)

@@ -259,10 +259,9 @@ class SeriesProcessor:
         return tuple([pairs_of(k)[v] for k, v in sorted(items)])
 
     def _series(self, labels: Labels) -> Series:
-        s = self._by_labels.get(labels)
-        if s is None:
-            s = self._by_labels[labels] = Series(labels)
-        return s
+        # one hash of the label tuple (tuples do not cache theirs); a second spelling of a
+        # label set already seen (rare) gets the first one's object
+        return self._by_labels.setdefault(labels, Series(labels))
 
     def _make_plan(self, name: str, names: tuple[str, ...]) -> _Plan | _Dropped | None:
         """What every series named ``name`` with scraped labels ``names`` (in that order, no
@@ -323,8 +322,10 @@ class SeriesProcessor:
         if plan is _DROPPED:
             return _DROPPED
         if plan is not None:
-            # the pair of each value, in the planned order: the loop runs in C
-            return self._series(tuple(map(getitem, plan.pairs, plan.values(flat + plan.consts))))  # type: ignore[union-attr]
+            # the pair of each value, in the planned order: the loop runs in C (and _series
+            # inline)
+            labels: Labels = tuple(map(getitem, plan.pairs, plan.values(flat + plan.consts)))  # type: ignore[union-attr, arg-type]
+            return self._by_labels.setdefault(labels, Series(labels))
         # a rule reads a scraped value, or label limits apply: the general path
         raw = zip(flat[0::2], flat[1::2], strict=True)
         lb = mutate_sample_labels(name, raw, self.target.labels, self.cfg.honor_labels)
