@@ -211,7 +211,7 @@ def measure(
         time.sleep(interval / 2)
         c0, n0 = cpu_seconds(proc.pid), server.count(ua)
         if profile:
-            spy = start_profile(proc.pid, profile, interval * scrapes)
+            spy = start_profile(proc.pid, profile, interval * scrapes, rate=200)
         wait_scrapes(server, ua, n0 + scrapes, interval * (scrapes + 3) + 30, proc)
         time.sleep(interval / 2)
         c1, n1 = cpu_seconds(proc.pid), server.count(ua)
