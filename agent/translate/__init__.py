@@ -47,6 +47,7 @@ across scrapes, keyed by its ``Labels`` tuple.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import logging
 import math
@@ -441,7 +442,7 @@ class _AttrCache(dict[tuple[str, str], bytes]):
         if not v or k in _NOT_POINT_ATTRS or k.startswith("otel_scope_") or k == self.skip:
             enc = b""
         else:
-            enc = _pb.ld(self.field, _pb.key_value(k, v))
+            enc = _pb.attribute(self.field, k, v)
         if len(self) >= _KV_CACHE_MAX:
             self.clear()
         self[kv] = enc
@@ -456,8 +457,8 @@ class _Family:
     series of that name in a target): metadata, OTLP name and kind, role, the encoded Metric
     header, and the ``_Metric`` of the target's own resource and the default scope."""
 
-    __slots__ = ("otlp_name", "family", "kind", "role", "header", "extras", "attrs", "head",
-                 "metric")  # fmt: skip
+    __slots__ = ("otlp_name", "family", "kind", "role", "header", "extras", "attrs", "attr",
+                 "head", "heads", "metric")  # fmt: skip
 
     def __init__(self, name: str, meta: Mapping[str, MetricMeta], caches: _AttrCaches) -> None:
         m, self.otlp_name, self.family = resolve_metadata(name, meta)
@@ -475,6 +476,7 @@ class _Family:
             extras = _TEMPORALITY_CUMULATIVE + (_MONOTONIC if monotonic else b"")
         self.extras = extras
         self.head = 0  # bytes after the attributes of a value point (0: not a value series)
+        self.heads: list[bytes] = []
         if name == "target_info":
             role = _R_TARGET_INFO
         elif kind in (_HIST, _SUMMARY):
@@ -490,10 +492,21 @@ class _Family:
             role = _R_CREATED
         else:
             role = _R_VALUE
-            self.head = 18 if kind == _GAUGE else 27
+            self.head = 18 if kind == _GAUGE else 27  # (start +) time + value
+            self.heads = _value_heads(self.head)
         self.role = role
         self.attrs = caches[kind]
+        self.attr = self.attrs.__getitem__  # bound once: the encoding of one label pair
         self.metric: _Metric | None = None  # of the target's (job, instance), default scope
+
+
+_HEADS = 1024  # value point heads precomputed for attributes shorter than this
+
+
+@functools.cache
+def _value_heads(tail: int) -> list[bytes]:
+    """The tag and length of a value point by the length of its attributes (< ``_HEADS``)."""
+    return [b"\n" + _pb.varint(n + tail) for n in range(_HEADS)]
 
 
 # The attribute caches of each OTLP kind (histograms leave out ``le``, summaries ``quantile``).
@@ -641,6 +654,18 @@ class Translator:
         st = self._state(batch)
         st.gen += 1
         st.fresh = not st.series
+        cached = len(st.series)
+        try:
+            touched = self._samples(st, batch)
+        finally:
+            # new series are remembered without counting them one by one
+            self.stats.series_cached += len(st.series) - cached
+        if st.gen % _SWEEP_EVERY == 0:
+            self._sweep(st)
+        return self._assemble(st, touched, finish)
+
+    def _samples(self, st: _TargetState, batch: ScrapeBatch) -> list[_Metric]:
+        """Every sample of the batch into its Metric's buffers; the Metrics touched."""
         gen = st.gen
         stats = self.stats
         stats.batches += 1
@@ -684,9 +709,7 @@ class Translator:
                 batch.target.instance,
                 bad_ts,
             )
-        if gen % _SWEEP_EVERY == 0:
-            self._sweep(st)
-        return self._assemble(st, touched, finish)
+        return touched
 
     def _ref_info(self, st: _TargetState, batch: ScrapeBatch, ref: Series) -> _Series:
         """The cached entry of a scrape stage ``Series``: from its slot when this target
@@ -714,6 +737,8 @@ class Translator:
         epoch = st.epoch
         put = self._put
         ref_info = self._ref_info
+        build = self._build
+        fresh = st.fresh
         ts_val = _F_TS_VAL.pack
         stamps = batch.timestamps
         exemplars = batch.exemplars
@@ -726,7 +751,10 @@ class Translator:
             for ref, v in zip(batch.series, batch.values, strict=True):
                 info: _Series = ref.tr  # type: ignore[assignment]  # checked on the next line
                 if info.__class__ is not _Series or info.epoch != epoch:
-                    info = ref_info(st, batch, ref)
+                    if fresh:  # nothing cached: no lookup
+                        info = ref.tr = build(st, batch, ref.labels)
+                    else:
+                        info = ref_info(st, batch, ref)
                 info.seen = gen
                 if info.fast and v == v:
                     # the common case: a gauge sample with a value
@@ -913,14 +941,15 @@ class Translator:
             m = self._metric(st, batch, fam, job, instance, scope)
         role = fam.role
         if fam.head:  # a value series (gauge or sum)
-            enc = fam.attrs.encode(labels)
-            head = b"\n" + _pb.varint(len(enc) + fam.head)
+            enc = b"".join(map(fam.attr, labels))
+            n = len(enc)
+            head = fam.heads[n] if n < _HEADS else b"\n" + _pb.varint(n + fam.head)
             info = _Series(st.epoch, role, m, head + enc, len(head), fam.kind == _GAUGE)
             if st.old and fam.kind == _SUM:
                 prev = st.old.get(labels)
                 if prev is not None:
                     info.state = prev.state
-            return self._remember(st, labels, info)
+            return st.series.setdefault(labels, info)
         if role == _R_CREATED:
             return self._remember(
                 st, labels, _Series(st.epoch, role, m, fam.attrs.encode(labels), 0, False)
@@ -969,11 +998,10 @@ class Translator:
             )
         return m
 
-    def _remember(self, st: _TargetState, labels: Labels, info: _Series) -> _Series:
-        found = st.series.setdefault(labels, info)
-        if found is info:
-            self.stats.series_cached += 1
-        return found
+    @staticmethod
+    def _remember(st: _TargetState, labels: Labels, info: _Series) -> _Series:
+        # (setdefault: one hash of the labels; a label set already there wins)
+        return st.series.setdefault(labels, info)
 
     def _scope(self, st: _TargetState, items: list[tuple[str, str]]) -> bytes:
         if not items:
