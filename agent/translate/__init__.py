@@ -425,21 +425,36 @@ class _Series:
 
 
 class _AttrCache(dict[tuple[str, str], bytes]):
-    """Encoded point attribute (a tagged ``KeyValue``) per label pair, ``b""`` for a pair that
-    is no point attribute (``__name__``, ``job``, ``instance``, ``otel_scope_*``, an empty
-    value, ``skip``). A series' attributes are then one C-level map and join over its labels,
-    each pair a dict hit once seen (pairs repeat a lot across series and targets)."""
+    """Encoded point attribute (a tagged ``KeyValue``) per label pair of a target, ``b""`` for a
+    pair that is no point attribute (``__name__``, ``job``, ``instance``, ``otel_scope_*``, an
+    empty value, ``skip``). A series' attributes are then one C-level map and join over its
+    labels, each pair a dict hit once seen (label values repeat a lot across series).
 
-    __slots__ = ("field", "skip")
+    A pair that moves the series off the target's own resource or the default scope (a
+    ``job``/``instance`` other than the target's, any ``otel_scope_*``) is not cached and sets
+    ``odd``: after a join, ``odd`` False means the series belongs to the target's resource and
+    the default scope, with no need to look for those labels (the reader resets it)."""
 
-    def __init__(self, field: int, skip: str | None = None) -> None:
+    __slots__ = ("field", "skip", "job", "instance", "odd")
+
+    def __init__(self, field: int, skip: str | None, job: str, instance: str) -> None:
         super().__init__()
         self.field = field
         self.skip = skip  # the label carrying a histogram's / summary's bound
+        self.job = job
+        self.instance = instance
+        self.odd = False
 
     def __missing__(self, kv: tuple[str, str]) -> bytes:
         k, v = kv
-        if not v or k in _NOT_POINT_ATTRS or k.startswith("otel_scope_") or k == self.skip:
+        if (
+            k.startswith("otel_scope_")
+            or (k == "job" and v != self.job)
+            or (k == "instance" and v != self.instance)
+        ):
+            self.odd = True
+            return b""
+        if not v or k in _NOT_POINT_ATTRS or k == self.skip:
             enc = b""
         else:
             enc = _pb.attribute(self.field, k, v)
@@ -449,7 +464,22 @@ class _AttrCache(dict[tuple[str, str], bytes]):
         return enc
 
     def encode(self, labels: Labels) -> bytes:
-        return b"".join(map(self.__getitem__, labels))
+        """The labels' point attributes (``odd`` reset)."""
+        enc = b"".join(map(self.__getitem__, labels))
+        self.odd = False
+        return enc
+
+
+def _attr_caches(job: str, instance: str) -> _AttrCaches:
+    """A target's attribute caches by OTLP kind (histograms leave out ``le``, summaries
+    ``quantile``)."""
+    number = _AttrCache(7, None, job, instance)
+    return {
+        _GAUGE: number,
+        _SUM: number,
+        _HIST: _AttrCache(9, "le", job, instance),
+        _SUMMARY: _AttrCache(7, "quantile", job, instance),
+    }
 
 
 class _Family:
@@ -509,7 +539,6 @@ def _value_heads(tail: int) -> list[bytes]:
     return [b"\n" + _pb.varint(n + tail) for n in range(_HEADS)]
 
 
-# The attribute caches of each OTLP kind (histograms leave out ``le``, summaries ``quantile``).
 _AttrCaches = dict[int, _AttrCache]
 
 
@@ -551,10 +580,12 @@ class _TargetState:
         "epoch",
         "plans",
         "fresh",
+        "attrs",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, job: str, instance: str) -> None:
         self.epoch = next(_EPOCHS)
+        self.attrs = _attr_caches(job, instance)
         self.plans: dict[tuple[str, ...], _Plan] = {}
         self.meta: Mapping[str, MetricMeta] | None = None
         self.series: dict[Labels, _Series] = {}
@@ -587,15 +618,6 @@ class Translator:
         )
         self.stats = TranslateStats()
         self._bad_ts = 0  # samples of the batch being translated dropped for their timestamp
-        # Encoded point attributes per label pair, by OTLP kind (shared by all targets: label
-        # values repeat across series and targets a lot).
-        number = _AttrCache(7)
-        self._attr_caches: _AttrCaches = {
-            _GAUGE: number,
-            _SUM: number,
-            _HIST: _AttrCache(9, "le"),
-            _SUMMARY: _AttrCache(7, "quantile"),
-        }
 
     # ------------------------------------------------------------------ public
 
@@ -634,7 +656,7 @@ class Translator:
         key = (batch.target.job, batch.target.instance)
         st = self._targets.get(key)
         if st is None:
-            st = self._targets[key] = _TargetState()
+            st = self._targets[key] = _TargetState(*key)
         md = batch.metadata
         if st.meta is not md and st.meta != md:
             # Metadata changed (or first scrape): rebuild the per-series cache; keep start times.
@@ -910,6 +932,24 @@ class Translator:
         return res
 
     def _build(self, st: _TargetState, batch: ScrapeBatch, labels: Labels) -> _Series:
+        # The common case: the name first (labels are sorted), a gauge or counter value, the
+        # target's own resource and the default scope (the attribute cache tells).
+        first = labels[0] if labels else None
+        if first is not None and first[0] == "__name__" and first[1]:
+            fam = st.families.get(first[1])
+            if fam is None:
+                fam = self._family(st, first[1])
+            if fam.head:
+                enc = b"".join(map(fam.attr, labels))
+                cache = fam.attrs
+                if not cache.odd:
+                    m = fam.metric
+                    if m is None:
+                        m = fam.metric = self._metric(
+                            st, batch, fam, cache.job, cache.instance, self._default_scope
+                        )
+                    return self._value_series(st, labels, fam, m, enc)
+                cache.odd = False
         # Where name, job, instance and scope sit in a label set depends only on its label
         # names: worked out once per distinct name tuple (a page has few).
         names = tuple(map(_first, labels))
@@ -922,7 +962,7 @@ class Translator:
             return self._remember(st, labels, _Series(st.epoch, _R_DROP, None, b"", 0, False))
         fam = st.families.get(name)
         if fam is None:
-            fam = st.families[name] = _Family(name, st.meta or {}, self._attr_caches)
+            fam = self._family(st, name)
         target = batch.target
         job = labels[i_job][1] if i_job >= 0 else target.job
         instance = labels[i_inst][1] if i_inst >= 0 else target.instance
@@ -941,15 +981,7 @@ class Translator:
             m = self._metric(st, batch, fam, job, instance, scope)
         role = fam.role
         if fam.head:  # a value series (gauge or sum)
-            enc = b"".join(map(fam.attr, labels))
-            n = len(enc)
-            head = fam.heads[n] if n < _HEADS else b"\n" + _pb.varint(n + fam.head)
-            info = _Series(st.epoch, role, m, head + enc, len(head), fam.kind == _GAUGE)
-            if st.old and fam.kind == _SUM:
-                prev = st.old.get(labels)
-                if prev is not None:
-                    info.state = prev.state
-            return st.series.setdefault(labels, info)
+            return self._value_series(st, labels, fam, m, fam.attrs.encode(labels))
         if role == _R_CREATED:
             return self._remember(
                 st, labels, _Series(st.epoch, role, m, fam.attrs.encode(labels), 0, False)
@@ -979,6 +1011,24 @@ class Translator:
                 special = "le" if fam.kind == _HIST else "quantile"
                 log.debug("dropping series %s: %r label missing or invalid", name, special)
         return self._remember(st, labels, info)
+
+    def _family(self, st: _TargetState, name: str) -> _Family:
+        fam = st.families[name] = _Family(name, st.meta or {}, st.attrs)
+        return fam
+
+    @staticmethod
+    def _value_series(
+        st: _TargetState, labels: Labels, fam: _Family, m: _Metric, enc: bytes
+    ) -> _Series:
+        """A gauge or sum series: its point prefix is the point's tag and length + ``enc``."""
+        n = len(enc)
+        head = fam.heads[n] if n < _HEADS else b"\n" + _pb.varint(n + fam.head)
+        info = _Series(st.epoch, fam.role, m, head + enc, len(head), fam.kind == _GAUGE)
+        if st.old and fam.kind == _SUM:
+            prev = st.old.get(labels)
+            if prev is not None:
+                info.state = prev.state
+        return st.series.setdefault(labels, info)
 
     def _metric(
         self,
@@ -1047,6 +1097,11 @@ class Translator:
             families = st.families
             for name in [n for n, f in families.items() if id(f.metric) not in live_metrics]:
                 del families[name]
+            # The pairs of the series gone stay in the attribute caches: start those over once
+            # they outgrow the live series (a cache miss only costs a new series its encoding).
+            for cache in st.attrs.values():
+                if len(cache) > len(series) + 1024:
+                    cache.clear()
 
     # -- start times --
 
