@@ -488,7 +488,7 @@ class _Family:
     header, and the ``_Metric`` of the target's own resource and the default scope."""
 
     __slots__ = ("otlp_name", "family", "kind", "role", "header", "extras", "attrs", "attr",
-                 "head", "heads", "metric")  # fmt: skip
+                 "head", "heads", "bound", "metric")  # fmt: skip
 
     def __init__(self, name: str, meta: Mapping[str, MetricMeta], caches: _AttrCaches) -> None:
         m, self.otlp_name, self.family = resolve_metadata(name, meta)
@@ -525,6 +525,7 @@ class _Family:
             self.head = 18 if kind == _GAUGE else 27  # (start +) time + value
             self.heads = _value_heads(self.head)
         self.role = role
+        self.bound = "le" if kind == _HIST else "quantile"  # the bucket's label (its bound)
         self.attrs = caches[kind]
         self.attr = self.attrs.__getitem__  # bound once: the encoding of one label pair
         self.metric: _Metric | None = None  # of the target's (job, instance), default scope
@@ -932,14 +933,14 @@ class Translator:
         return res
 
     def _build(self, st: _TargetState, batch: ScrapeBatch, labels: Labels) -> _Series:
-        # The common case: the name first (labels are sorted), a gauge or counter value, the
-        # target's own resource and the default scope (the attribute cache tells).
+        # The common case: the name first (labels are sorted), the target's own resource and
+        # the default scope (the attribute cache tells): the family's Metric.
         first = labels[0] if labels else None
         if first is not None and first[0] == "__name__" and first[1]:
             fam = st.families.get(first[1])
             if fam is None:
                 fam = self._family(st, first[1])
-            if fam.head:
+            if fam.role != _R_TARGET_INFO:
                 enc = b"".join(map(fam.attr, labels))
                 cache = fam.attrs
                 if not cache.odd:
@@ -948,7 +949,19 @@ class Translator:
                         m = fam.metric = self._metric(
                             st, batch, fam, cache.job, cache.instance, self._default_scope
                         )
-                    return self._value_series(st, labels, fam, m, enc)
+                    if fam.head:  # a gauge or counter value: most series
+                        n = len(enc)
+                        head = fam.heads[n] if n < _HEADS else b"\n" + _pb.varint(n + fam.head)
+                        info = _Series(
+                            st.epoch, fam.role, m, head + enc, len(head), fam.kind == _GAUGE
+                        )
+                        if st.old and fam.kind == _SUM:
+                            prev = st.old.get(labels)
+                            if prev is not None:
+                                info.state = prev.state
+                        return st.series.setdefault(labels, info)
+                    bound = dict(labels).get(fam.bound, "") if fam.role == _R_BUCKET else ""
+                    return self._series(st, labels, fam, m, enc, bound)
                 cache.odd = False
         # Where name, job, instance and scope sit in a label set depends only on its label
         # names: worked out once per distinct name tuple (a page has few).
@@ -979,16 +992,29 @@ class Translator:
         else:
             scope = self._scope(st, [(labels[i][0][11:], labels[i][1]) for i in i_scope])
             m = self._metric(st, batch, fam, job, instance, scope)
+        i_bound = i_le if fam.kind == _HIST else i_quantile
+        bound = labels[i_bound][1] if i_bound >= 0 and fam.role == _R_BUCKET else ""
+        return self._series(st, labels, fam, m, fam.attrs.encode(labels), bound)
+
+    def _series(
+        self, st: _TargetState, labels: Labels, fam: _Family, m: _Metric, enc: bytes, bound: str
+    ) -> _Series:
+        """A new series of ``m`` with point attributes ``enc`` (``bound``: a histogram's or
+        summary's ``le``/``quantile`` value)."""
         role = fam.role
-        if fam.head:  # a value series (gauge or sum)
-            return self._value_series(st, labels, fam, m, fam.attrs.encode(labels))
-        if role == _R_CREATED:
-            return self._remember(
-                st, labels, _Series(st.epoch, role, m, fam.attrs.encode(labels), 0, False)
-            )
-        # a histogram or summary series: feeds the point (group) of its attributes
-        enc = fam.attrs.encode(labels)
+        if fam.head:  # a gauge or counter value: the point's tag and length + ``enc``
+            n = len(enc)
+            head = fam.heads[n] if n < _HEADS else b"\n" + _pb.varint(n + fam.head)
+            info = _Series(st.epoch, role, m, head + enc, len(head), fam.kind == _GAUGE)
+            if st.old and fam.kind == _SUM:
+                prev = st.old.get(labels)
+                if prev is not None:
+                    info.state = prev.state
+            return self._remember(st, labels, info)
         info = _Series(st.epoch, role, m, enc, 0, False)
+        if role == _R_CREATED:
+            return self._remember(st, labels, info)
+        # a histogram or summary series: feeds the point (group) of its attributes
         gkey = (id(m), enc)
         g = st.groups.get(gkey)
         if g is None:
@@ -998,37 +1024,21 @@ class Translator:
                 g.state = prev.group.state
         info.group = g
         if role == _R_BUCKET:
-            i_bound = i_le if fam.kind == _HIST else i_quantile
-            bound_str = labels[i_bound][1] if i_bound >= 0 else ""
             try:
-                info.bound = float(bound_str) if bound_str else math.nan
+                info.bound = float(bound) if bound else math.nan
             except ValueError:
                 info.bound = math.nan
             if math.isnan(info.bound):
                 info.role = _R_DROP
                 info.metric = None
                 info.group = None
-                special = "le" if fam.kind == _HIST else "quantile"
-                log.debug("dropping series %s: %r label missing or invalid", name, special)
+                name = dict(labels).get("__name__")
+                log.debug("dropping series %s: %r label missing or invalid", name, fam.bound)
         return self._remember(st, labels, info)
 
     def _family(self, st: _TargetState, name: str) -> _Family:
         fam = st.families[name] = _Family(name, st.meta or {}, st.attrs)
         return fam
-
-    @staticmethod
-    def _value_series(
-        st: _TargetState, labels: Labels, fam: _Family, m: _Metric, enc: bytes
-    ) -> _Series:
-        """A gauge or sum series: its point prefix is the point's tag and length + ``enc``."""
-        n = len(enc)
-        head = fam.heads[n] if n < _HEADS else b"\n" + _pb.varint(n + fam.head)
-        info = _Series(st.epoch, fam.role, m, head + enc, len(head), fam.kind == _GAUGE)
-        if st.old and fam.kind == _SUM:
-            prev = st.old.get(labels)
-            if prev is not None:
-                info.state = prev.state
-        return st.series.setdefault(labels, info)
 
     def _metric(
         self,
