@@ -582,11 +582,13 @@ class _TargetState:
         "plans",
         "fresh",
         "attrs",
+        "gone",
     )
 
     def __init__(self, job: str, instance: str) -> None:
         self.epoch = next(_EPOCHS)
         self.attrs = _attr_caches(job, instance)
+        self.gone = 0  # series swept since the attribute caches were last cleared
         self.plans: dict[tuple[str, ...], _Plan] = {}
         self.meta: Mapping[str, MetricMeta] | None = None
         self.series: dict[Labels, _Series] = {}
@@ -1108,9 +1110,11 @@ class Translator:
             for name in [n for n, f in families.items() if id(f.metric) not in live_metrics]:
                 del families[name]
             # The pairs of the series gone stay in the attribute caches: start those over once
-            # they outgrow the live series (a cache miss only costs a new series its encoding).
-            for cache in st.attrs.values():
-                if len(cache) > len(series) + 1024:
+            # as many series went as are left (a miss only costs a new series an encoding).
+            st.gone += len(old)
+            if st.gone >= len(series):
+                st.gone = 0
+                for cache in st.attrs.values():
                     cache.clear()
 
     # -- start times --
