@@ -41,7 +41,11 @@ Decisions where the receiver gives no answer:
   alone). Memory: about 365 bytes per cached series (bench/otlp_bench.py).
 
 The hot path hand-encodes protobuf: each series' encoded attributes and point prefix are cached
-across scrapes, keyed by its ``Labels`` tuple.
+across scrapes, keyed by its ``Labels`` tuple. A new series (the first scrape of a target is
+nothing but new series) is built from two smaller per-target caches: its metric name's
+``_Family`` (metadata, kind, role, the Metric header and the Metric itself, resolved once per
+name) and the encoding of each of its label pairs (``_AttrCache``); both are pruned with the
+series, so they follow the live names and pairs under churn.
 """
 
 from __future__ import annotations
