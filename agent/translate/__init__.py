@@ -41,12 +41,17 @@ Decisions where the receiver gives no answer:
   alone). Memory: about 365 bytes per cached series (bench/otlp_bench.py).
 
 The hot path hand-encodes protobuf: each series' encoded attributes and point prefix are cached
-across scrapes, keyed by its ``Labels`` tuple.
+across scrapes, keyed by its ``Labels`` tuple. A new series (the first scrape of a target is
+nothing but new series) is built from two smaller per-target caches: its metric name's
+``_Family`` (metadata, kind, role, the Metric header and the Metric itself, resolved once per
+name) and the encoding of each of its label pairs (``_AttrCache``); both are pruned with the
+series, so they follow the live names and pairs under churn.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import logging
 import math
@@ -383,6 +388,8 @@ class _Group:
 
 
 class _Series:
+    """The cached translation of one series of a target (built once, on its first sample)."""
+
     __slots__ = (
         "role",
         "metric",
@@ -391,28 +398,29 @@ class _Series:
         "group",
         "bound",
         "seen",
-        "extra",
-        "res",
+        "info",
         "fast",
         "state",
         "epoch",
     )
 
-    def __init__(self, role: int, metric: _Metric | None) -> None:
-        self.epoch = -1  # the _TargetState.epoch it was built for
+    def __init__(
+        self, epoch: int, role: int, metric: _Metric | None, prefix: bytes, off: int, fast: bool
+    ) -> None:
+        self.epoch = epoch  # the _TargetState.epoch it was built for
         self.role = role
         self.metric = metric
         # b"\n" + point length + encoded attributes: the start of every value point of a
         # gauge (time + value follow) or a sum (start + time + value follow). One bytes object
         # per series: memory is what a DaemonSet pays for every cached series.
-        self.prefix = b""
-        self.off = 0  # prefix[off:] is the encoded point attributes
+        self.prefix = prefix
+        self.off = off  # prefix[off:] is the encoded point attributes
         self.group: _Group | None = None
         self.bound = 0.0  # le / quantile
         self.seen = 0
-        self.extra: dict[str, str] | None = None  # target_info labels
-        self.res: _Resource | None = None  # target_info: the resource it extends
-        self.fast = False  # a gauge value series: encoded straight away
+        # target_info: the resource it extends and the labels it adds
+        self.info: tuple[_Resource, dict[str, str]] | None = None
+        self.fast = fast  # a gauge value series: encoded straight away
         self.state: _Start | None = None  # start-time state (cumulative series)
 
     @property
@@ -420,15 +428,133 @@ class _Series:
         return self.prefix[self.off :] if self.off else self.prefix
 
 
+class _AttrCache(dict[tuple[str, str], bytes]):
+    """Encoded point attribute (a tagged ``KeyValue``) per label pair of a target, ``b""`` for a
+    pair that is no point attribute (``__name__``, ``job``, ``instance``, ``otel_scope_*``, an
+    empty value, ``skip``). A series' attributes are then one C-level map and join over its
+    labels, each pair a dict hit once seen (label values repeat a lot across series).
+
+    A pair that moves the series off the target's own resource or the default scope (a
+    ``job``/``instance`` other than the target's, any ``otel_scope_*``) is not cached and sets
+    ``odd``: after a join, ``odd`` False means the series belongs to the target's resource and
+    the default scope, with no need to look for those labels (the reader resets it)."""
+
+    __slots__ = ("field", "skip", "job", "instance", "odd")
+
+    def __init__(self, field: int, skip: str | None, job: str, instance: str) -> None:
+        super().__init__()
+        self.field = field
+        self.skip = skip  # the label carrying a histogram's / summary's bound
+        self.job = job
+        self.instance = instance
+        self.odd = False
+
+    def __missing__(self, kv: tuple[str, str]) -> bytes:
+        k, v = kv
+        if (
+            k.startswith("otel_scope_")
+            or (k == "job" and v != self.job)
+            or (k == "instance" and v != self.instance)
+        ):
+            self.odd = True
+            return b""
+        if not v or k in _NOT_POINT_ATTRS or k == self.skip:
+            enc = b""
+        else:
+            enc = _pb.attribute(self.field, k, v)
+        if len(self) >= _KV_CACHE_MAX:
+            self.clear()
+        self[kv] = enc
+        return enc
+
+    def encode(self, labels: Labels) -> bytes:
+        """The labels' point attributes (``odd`` reset)."""
+        enc = b"".join(map(self.__getitem__, labels))
+        self.odd = False
+        return enc
+
+
+def _attr_caches(job: str, instance: str) -> _AttrCaches:
+    """A target's attribute caches by OTLP kind (histograms leave out ``le``, summaries
+    ``quantile``)."""
+    number = _AttrCache(7, None, job, instance)
+    return {
+        _GAUGE: number,
+        _SUM: number,
+        _HIST: _AttrCache(9, "le", job, instance),
+        _SUMMARY: _AttrCache(7, "quantile", job, instance),
+    }
+
+
+class _Family:
+    """What a series' translation takes from its metric name alone (the template of every
+    series of that name in a target): metadata, OTLP name and kind, role, the encoded Metric
+    header, and the ``_Metric`` of the target's own resource and the default scope."""
+
+    __slots__ = ("otlp_name", "family", "kind", "role", "header", "extras", "attrs", "attr",
+                 "head", "heads", "bound", "metric")  # fmt: skip
+
+    def __init__(self, name: str, meta: Mapping[str, MetricMeta], caches: _AttrCaches) -> None:
+        m, self.otlp_name, self.family = resolve_metadata(name, meta)
+        kind, monotonic = _otlp_kind(m.type)
+        self.kind = kind
+        header = _pb.string(1, self.otlp_name)
+        if m.help:
+            header += _pb.string(2, m.help)
+        unit = unit_word_to_ucum(m.unit)
+        if unit:
+            header += _pb.string(3, unit)
+        self.header = header + _pb.ld(12, _pb.key_value("prometheus.type", m.type))
+        extras = b""
+        if kind in (_SUM, _HIST):
+            extras = _TEMPORALITY_CUMULATIVE + (_MONOTONIC if monotonic else b"")
+        self.extras = extras
+        self.head = 0  # bytes after the attributes of a value point (0: not a value series)
+        self.heads: list[bytes] = []
+        if name == "target_info":
+            role = _R_TARGET_INFO
+        elif kind in (_HIST, _SUMMARY):
+            if name.endswith("_sum"):
+                role = _R_SUM
+            elif name.endswith("_count"):
+                role = _R_COUNT
+            elif name == self.family + "_created":
+                role = _R_HCREATED
+            else:
+                role = _R_BUCKET
+        elif kind == _SUM and name == self.family + "_created":
+            role = _R_CREATED
+        else:
+            role = _R_VALUE
+            self.head = 18 if kind == _GAUGE else 27  # (start +) time + value
+            self.heads = _value_heads(self.head)
+        self.role = role
+        self.bound = "le" if kind == _HIST else "quantile"  # the bucket's label (its bound)
+        self.attrs = caches[kind]
+        self.attr = self.attrs.__getitem__  # bound once: the encoding of one label pair
+        self.metric: _Metric | None = None  # of the target's (job, instance), default scope
+
+
+_HEADS = 1024  # value point heads precomputed for attributes shorter than this
+
+
+@functools.cache
+def _value_heads(tail: int) -> list[bytes]:
+    """The tag and length of a value point by the length of its attributes (< ``_HEADS``)."""
+    return [b"\n" + _pb.varint(n + tail) for n in range(_HEADS)]
+
+
+_AttrCaches = dict[int, _AttrCache]
+
+
 _first = operator.itemgetter(0)
-# (index of __name__, of job, of instance, of otel_scope_* labels, of point attributes); -1: absent
-_Plan = tuple[int, int, int, tuple[int, ...], tuple[int, ...]]
+# (index of __name__, of job, of instance, of otel_scope_* labels, of le, of quantile); -1: absent
+_Plan = tuple[int, int, int, tuple[int, ...], int, int]
 
 
 def _plan(names: tuple[str, ...]) -> _Plan:
-    i_name = i_job = i_inst = -1
+    i_name = i_job = i_inst = i_le = i_quantile = -1
     scope: list[int] = []
-    attrs: list[int] = []
     for i, k in enumerate(names):
         if k == "__name__":
             i_name = i
@@ -438,9 +564,11 @@ def _plan(names: tuple[str, ...]) -> _Plan:
             i_inst = i
         elif k.startswith("otel_scope_"):
             scope.append(i)
-        elif k not in _NOT_POINT_ATTRS:
-            attrs.append(i)
-    return i_name, i_job, i_inst, tuple(scope), tuple(attrs)
+        elif k == "le":
+            i_le = i
+        elif k == "quantile":
+            i_quantile = i
+    return i_name, i_job, i_inst, tuple(scope), i_le, i_quantile
 
 
 class _TargetState:
@@ -453,13 +581,18 @@ class _TargetState:
         "old",
         "groups",
         "gen",
-        "resolved",
+        "families",
         "epoch",
         "plans",
+        "fresh",
+        "attrs",
+        "gone",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, job: str, instance: str) -> None:
         self.epoch = next(_EPOCHS)
+        self.attrs = _attr_caches(job, instance)
+        self.gone = 0  # series swept since the attribute caches were last cleared
         self.plans: dict[tuple[str, ...], _Plan] = {}
         self.meta: Mapping[str, MetricMeta] | None = None
         self.series: dict[Labels, _Series] = {}
@@ -470,7 +603,8 @@ class _TargetState:
         self.old: dict[Labels, _Series] = {}
         self.groups: dict[tuple[int, bytes], _Group] = {}
         self.gen = 0
-        self.resolved: dict[str, tuple[MetricMeta, str, str, int, bool]] = {}
+        self.families: dict[str, _Family] = {}  # by metric name; pruned with the series
+        self.fresh = False  # the series cache was empty when this scrape began
 
 
 class Translator:
@@ -491,22 +625,6 @@ class Translator:
         )
         self.stats = TranslateStats()
         self._bad_ts = 0  # samples of the batch being translated dropped for their timestamp
-        # Encoded KeyValue per (field, name, value): label values repeat across series a lot.
-        self._kv_cache: dict[int, dict[tuple[str, str], bytes]] = {}
-
-    def _attrs(self, field: int, items: list[tuple[str, str]]) -> bytes:
-        # keyed by the (name, value) pair itself (the scrape stage shares pair tuples)
-        cache = self._kv_cache.get(field)
-        if cache is None:
-            cache = self._kv_cache[field] = {}
-        parts = list(map(cache.get, items))  # the loop runs in C; misses filled below
-        if None in parts:
-            for i, kv in enumerate(items):
-                if parts[i] is None:
-                    if len(cache) >= _KV_CACHE_MAX:
-                        cache.clear()
-                    parts[i] = cache[kv] = _pb.ld(field, _pb.key_value(*kv))
-        return b"".join(parts)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ public
 
@@ -545,7 +663,7 @@ class Translator:
         key = (batch.target.job, batch.target.instance)
         st = self._targets.get(key)
         if st is None:
-            st = self._targets[key] = _TargetState()
+            st = self._targets[key] = _TargetState(*key)
         md = batch.metadata
         if st.meta is not md and st.meta != md:
             # Metadata changed (or first scrape): rebuild the per-series cache; keep start times.
@@ -554,7 +672,7 @@ class Translator:
             st.series = {}
             st.metrics = {}
             st.groups = {}
-            st.resolved = {}
+            st.families = {}
             st.meta = dict(md)
             st.epoch = next(_EPOCHS)  # entries held by scrape stage Series are out of date
         return st
@@ -564,6 +682,19 @@ class Translator:
     ) -> list[EncodedBatch]:
         st = self._state(batch)
         st.gen += 1
+        st.fresh = not st.series
+        cached = len(st.series)
+        try:
+            touched = self._samples(st, batch)
+        finally:
+            # new series are remembered without counting them one by one
+            self.stats.series_cached += len(st.series) - cached
+        if st.gen % _SWEEP_EVERY == 0:
+            self._sweep(st)
+        return self._assemble(st, touched, finish)
+
+    def _samples(self, st: _TargetState, batch: ScrapeBatch) -> list[_Metric]:
+        """Every sample of the batch into its Metric's buffers; the Metrics touched."""
         gen = st.gen
         stats = self.stats
         stats.batches += 1
@@ -607,9 +738,7 @@ class Translator:
                 batch.target.instance,
                 bad_ts,
             )
-        if gen % _SWEEP_EVERY == 0:
-            self._sweep(st)
-        return self._assemble(st, touched, finish)
+        return touched
 
     def _ref_info(self, st: _TargetState, batch: ScrapeBatch, ref: Series) -> _Series:
         """The cached entry of a scrape stage ``Series``: from its slot when this target
@@ -617,7 +746,9 @@ class Translator:
         info = ref.tr
         if isinstance(info, _Series) and info.epoch == st.epoch:
             return info
-        found = st.series.get(ref.labels)
+        # On a fresh cache (first scrape, new metadata) a lookup would miss: _remember's
+        # setdefault is the only hashing of the labels.
+        found = None if st.fresh else st.series.get(ref.labels)
         if found is None:
             found = self._build(st, batch, ref.labels)
         ref.tr = found
@@ -635,6 +766,8 @@ class Translator:
         epoch = st.epoch
         put = self._put
         ref_info = self._ref_info
+        build = self._build
+        fresh = st.fresh
         ts_val = _F_TS_VAL.pack
         stamps = batch.timestamps
         exemplars = batch.exemplars
@@ -647,7 +780,10 @@ class Translator:
             for ref, v in zip(batch.series, batch.values, strict=True):
                 info: _Series = ref.tr  # type: ignore[assignment]  # checked on the next line
                 if info.__class__ is not _Series or info.epoch != epoch:
-                    info = ref_info(st, batch, ref)
+                    if fresh:  # nothing cached: no lookup
+                        info = ref.tr = build(st, batch, ref.labels)
+                    else:
+                        info = ref_info(st, batch, ref)
                 info.seen = gen
                 if info.fast and v == v:
                     # the common case: a gauge sample with a value
@@ -729,14 +865,13 @@ class Translator:
                 if exemplar is not None and m.kind == _HIST:
                     g.exemplars.append(self._exemplar(exemplar, ts_ms))
         elif role == _R_TARGET_INFO:
-            res = info.res
-            assert res is not None
+            assert info.info is not None
+            res, extra = info.info
             if res.gen != gen:
                 res.gen = gen
                 res.extra = {}
                 touched_res.append(res)
-            if info.extra is not None:
-                res.extra.update(info.extra)
+            res.extra.update(extra)
         else:  # _R_DROP
             self.stats.dropped_points += 1
 
@@ -804,113 +939,135 @@ class Translator:
         return res
 
     def _build(self, st: _TargetState, batch: ScrapeBatch, labels: Labels) -> _Series:
-        # Where name, job, instance, scope and point attributes sit in a label set depends
-        # only on its label names: worked out once per distinct name tuple (a page has few).
+        # The common case: the name first (labels are sorted), the target's own resource and
+        # the default scope (the attribute cache tells): the family's Metric.
+        first = labels[0] if labels else None
+        if first is not None and first[0] == "__name__" and first[1]:
+            fam = st.families.get(first[1])
+            if fam is None:
+                fam = self._family(st, first[1])
+            if fam.role != _R_TARGET_INFO:
+                enc = b"".join(map(fam.attr, labels))
+                cache = fam.attrs
+                if not cache.odd:
+                    m = fam.metric
+                    if m is None:
+                        m = fam.metric = self._metric(
+                            st, batch, fam, cache.job, cache.instance, self._default_scope
+                        )
+                    if fam.head:  # a gauge or counter value: most series
+                        n = len(enc)
+                        head = fam.heads[n] if n < _HEADS else b"\n" + _pb.varint(n + fam.head)
+                        info = _Series(
+                            st.epoch, fam.role, m, head + enc, len(head), fam.kind == _GAUGE
+                        )
+                        if st.old and fam.kind == _SUM:
+                            prev = st.old.get(labels)
+                            if prev is not None:
+                                info.state = prev.state
+                        return st.series.setdefault(labels, info)
+                    bound = dict(labels).get(fam.bound, "") if fam.role == _R_BUCKET else ""
+                    return self._series(st, labels, fam, m, enc, bound)
+                cache.odd = False
+        # Where name, job, instance and scope sit in a label set depends only on its label
+        # names: worked out once per distinct name tuple (a page has few).
         names = tuple(map(_first, labels))
         plan = st.plans.get(names)
         if plan is None:
             plan = st.plans[names] = _plan(names)
-        i_name, i_job, i_inst, i_scope, i_attrs = plan
+        i_name, i_job, i_inst, i_scope, i_le, i_quantile = plan
         name = labels[i_name][1] if i_name >= 0 else ""
-        job = labels[i_job][1] if i_job >= 0 else batch.target.job
-        instance = labels[i_inst][1] if i_inst >= 0 else batch.target.instance
-        scope_items = [(labels[i][0][11:], labels[i][1]) for i in i_scope] if i_scope else []
-        attrs = [kv for kv in map(labels.__getitem__, i_attrs) if kv[1]]
-        res = self._resource(st, batch, job, instance)
         if not name:  # no metric name: nothing to call it in OTLP
-            return self._remember(st, labels, _Series(_R_DROP, None))
-        if name == "target_info":
-            info = _Series(_R_TARGET_INFO, None)
-            info.res = res
-            info.extra = dict(
-                (k, v) for k, v in labels if k not in ("job", "instance", "__name__") and v
-            )
+            return self._remember(st, labels, _Series(st.epoch, _R_DROP, None, b"", 0, False))
+        fam = st.families.get(name)
+        if fam is None:
+            fam = self._family(st, name)
+        target = batch.target
+        job = labels[i_job][1] if i_job >= 0 else target.job
+        instance = labels[i_inst][1] if i_inst >= 0 else target.instance
+        if fam.role == _R_TARGET_INFO:
+            info = _Series(st.epoch, _R_TARGET_INFO, None, b"", 0, False)
+            extra = {k: v for k, v in labels if k not in ("job", "instance", "__name__") and v}
+            info.info = (self._resource(st, batch, job, instance), extra)
             return self._remember(st, labels, info)
-
-        resolved = st.resolved.get(name)
-        if resolved is None:
-            meta, otlp_name, family = resolve_metadata(name, st.meta or {})
-            resolved = st.resolved[name] = (meta, otlp_name, family, *_otlp_kind(meta.type))
-        meta, otlp_name, family, kind, monotonic = resolved
-        scope = self._scope(st, scope_items)
-        mkey = (job, instance, scope, otlp_name)
-        m = st.metrics.get(mkey)
-        if m is None:
-            header = _pb.string(1, otlp_name)
-            if meta.help:
-                header += _pb.string(2, meta.help)
-            unit = unit_word_to_ucum(meta.unit)
-            if unit:
-                header += _pb.string(3, unit)
-            header += _pb.ld(12, _pb.key_value("prometheus.type", meta.type))
-            extras = b""
-            if kind in (_SUM, _HIST):
-                extras = _TEMPORALITY_CUMULATIVE + (_MONOTONIC if monotonic else b"")
-            m = st.metrics[mkey] = _Metric(mkey, res, scope, kind, header, extras, family)
-        afield = _ATTR_FIELD[kind]
-        if kind in (_HIST, _SUMMARY):
-            special = "le" if kind == _HIST else "quantile"
-            bound_str = None
-            group_attrs = []
-            for k, v in attrs:
-                if k == special:
-                    bound_str = v
-                else:
-                    group_attrs.append((k, v))
-            enc = self._attrs(afield, group_attrs)
-            if name.endswith("_sum"):
-                role = _R_SUM
-            elif name.endswith("_count"):
-                role = _R_COUNT
-            else:
-                role = _R_BUCKET
-            info = _Series(role, m)
-            info.prefix = enc
-            gkey = (id(m), enc)
-            g = st.groups.get(gkey)
-            if g is None:
-                g = st.groups[gkey] = _Group(enc)
-                prev = st.old.get(labels) if st.old else None
-                if prev is not None and prev.group is not None:
-                    g.state = prev.group.state
-            info.group = g
-            if role == _R_BUCKET:
-                if name == family + "_created":
-                    info.role = _R_HCREATED
-                else:
-                    try:
-                        info.bound = float(bound_str) if bound_str else math.nan
-                    except ValueError:
-                        info.bound = math.nan
-                    if math.isnan(info.bound):
-                        info.role = _R_DROP
-                        info.metric = None
-                        info.group = None
-                        log.debug("dropping series %s: %r label missing or invalid", name, special)
-            return self._remember(st, labels, info)
-        enc = self._attrs(afield, attrs)
-        role = _R_VALUE
-        if kind == _SUM and name == family + "_created":
-            role = _R_CREATED
-        info = _Series(role, m)
-        if role == _R_CREATED:
-            info.prefix = enc
+        if not i_scope and job == target.job and instance == target.instance:
+            # the target's own resource and the default scope: the family's Metric
+            m = fam.metric
+            if m is None:
+                m = fam.metric = self._metric(st, batch, fam, job, instance, self._default_scope)
         else:
-            head = b"\n" + _pb.varint(len(enc) + (18 if kind == _GAUGE else 27))
-            info.prefix = head + enc
-            info.off = len(head)
-        info.fast = kind == _GAUGE
-        if kind == _SUM and st.old:
-            prev = st.old.get(labels)
-            if prev is not None:
-                info.state = prev.state
+            scope = self._scope(st, [(labels[i][0][11:], labels[i][1]) for i in i_scope])
+            m = self._metric(st, batch, fam, job, instance, scope)
+        i_bound = i_le if fam.kind == _HIST else i_quantile
+        bound = labels[i_bound][1] if i_bound >= 0 and fam.role == _R_BUCKET else ""
+        return self._series(st, labels, fam, m, fam.attrs.encode(labels), bound)
+
+    def _series(
+        self, st: _TargetState, labels: Labels, fam: _Family, m: _Metric, enc: bytes, bound: str
+    ) -> _Series:
+        """A new series of ``m`` with point attributes ``enc`` (``bound``: a histogram's or
+        summary's ``le``/``quantile`` value)."""
+        role = fam.role
+        if fam.head:  # a gauge or counter value: the point's tag and length + ``enc``
+            n = len(enc)
+            head = fam.heads[n] if n < _HEADS else b"\n" + _pb.varint(n + fam.head)
+            info = _Series(st.epoch, role, m, head + enc, len(head), fam.kind == _GAUGE)
+            if st.old and fam.kind == _SUM:
+                prev = st.old.get(labels)
+                if prev is not None:
+                    info.state = prev.state
+            return self._remember(st, labels, info)
+        info = _Series(st.epoch, role, m, enc, 0, False)
+        if role == _R_CREATED:
+            return self._remember(st, labels, info)
+        # a histogram or summary series: feeds the point (group) of its attributes
+        gkey = (id(m), enc)
+        g = st.groups.get(gkey)
+        if g is None:
+            g = st.groups[gkey] = _Group(enc)
+            prev = st.old.get(labels) if st.old else None
+            if prev is not None and prev.group is not None:
+                g.state = prev.group.state
+        info.group = g
+        if role == _R_BUCKET:
+            try:
+                info.bound = float(bound) if bound else math.nan
+            except ValueError:
+                info.bound = math.nan
+            if math.isnan(info.bound):
+                info.role = _R_DROP
+                info.metric = None
+                info.group = None
+                name = dict(labels).get("__name__")
+                log.debug("dropping series %s: %r label missing or invalid", name, fam.bound)
         return self._remember(st, labels, info)
 
-    def _remember(self, st: _TargetState, labels: Labels, info: _Series) -> _Series:
-        info.epoch = st.epoch
-        st.series[labels] = info
-        self.stats.series_cached += 1
-        return info
+    def _family(self, st: _TargetState, name: str) -> _Family:
+        fam = st.families[name] = _Family(name, st.meta or {}, st.attrs)
+        return fam
+
+    def _metric(
+        self,
+        st: _TargetState,
+        batch: ScrapeBatch,
+        fam: _Family,
+        job: str,
+        instance: str,
+        scope: bytes,
+    ) -> _Metric:
+        mkey = (job, instance, scope, fam.otlp_name)
+        m = st.metrics.get(mkey)
+        if m is None:
+            res = self._resource(st, batch, job, instance)
+            m = st.metrics[mkey] = _Metric(
+                mkey, res, scope, fam.kind, fam.header, fam.extras, fam.family
+            )
+        return m
+
+    @staticmethod
+    def _remember(st: _TargetState, labels: Labels, info: _Series) -> _Series:
+        # (setdefault: one hash of the labels; a label set already there wins)
+        return st.series.setdefault(labels, info)
 
     def _scope(self, st: _TargetState, items: list[tuple[str, str]]) -> bytes:
         if not items:
@@ -951,6 +1108,18 @@ class Translator:
             live_metrics = {id(v.metric) for v in st.series.values() if v.metric is not None}
             for mk in [k for k, m in st.metrics.items() if id(m) not in live_metrics]:
                 del st.metrics[mk]
+            # Families are a cache (rebuilt on demand, their Metric found again in st.metrics):
+            # keep those whose Metric is still fed, so they follow the live names.
+            families = st.families
+            for name in [n for n, f in families.items() if id(f.metric) not in live_metrics]:
+                del families[name]
+            # The pairs of the series gone stay in the attribute caches: start those over once
+            # as many series went as are left (a miss only costs a new series an encoding).
+            st.gone += len(old)
+            if st.gone >= len(series):
+                st.gone = 0
+                for cache in st.attrs.values():
+                    cache.clear()
 
     # -- start times --
 

@@ -79,6 +79,19 @@ def key_value(k: str, v: str) -> bytes:
     return string(1, k) + ld(2, string(1, v))
 
 
+def attribute(field: int, k: str, v: str) -> bytes:
+    """``ld(field, key_value(k, v))`` in one go (the translator's per-label-pair encoding)."""
+    kb = k.encode("utf-8")
+    vb = v.encode("utf-8")
+    nk = len(kb)
+    nv = len(vb)
+    if field < 16 and nk + nv < 122:  # every tag and length is one byte
+        return b"%c%c\n%c%s\x12%c\n%c%s" % ((field << 3) | 2, 6 + nk + nv, nk, kb, 2 + nv, nv, vb)
+    value = b"\n" + varint(nv) + vb  # AnyValue.string_value (1)
+    body = b"\n" + varint(nk) + kb + b"\x12" + varint(len(value)) + value
+    return (_LD_KEYS[field] if field < 32 else key(field, 2)) + varint(len(body)) + body
+
+
 def attributes(field: int, items: Iterable[tuple[str, str]]) -> bytes:
     """Repeated ``KeyValue`` string attributes as field ``field``."""
     return b"".join(ld(field, key_value(k, v)) for k, v in items)
