@@ -769,6 +769,7 @@ class Translator:
         build = self._build
         fresh = st.fresh
         ts_val = _F_TS_VAL.pack
+        r_bucket = _R_BUCKET
         stamps = batch.timestamps
         exemplars = batch.exemplars
         ts_ms = batch.timestamp_ms
@@ -797,6 +798,13 @@ class Translator:
                     b += ts_val(0x19, ts_ns, 0x21, v)
                     m.ends.append(len(b))
                     continue
+                if info.role == r_bucket:
+                    g = info.group
+                    if g is not None and g.gen == gen:
+                        # a histogram/summary bucket after the first of its point this scrape
+                        # (so its group and metric are open): most samples of a histogram page
+                        g.values.append((info.bound, v))
+                        continue
                 put(st, info, v, ts_ms, None, touched, touched_res)
             return
         exs = exemplars or {}

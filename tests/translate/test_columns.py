@@ -220,3 +220,39 @@ def test_requests_respect_the_byte_and_point_limits_and_lose_nothing() -> None:
             if want is None:
                 want = got
             assert got == want
+
+
+def test_buckets_and_quantiles_after_the_first_of_their_point_take_the_fast_path_alike() -> None:
+    """From the second scrape on, every bucket/quantile after the first of its point is
+    appended to its open group in the hot loop (not through the general sample path): the
+    points must be what the general path gives, and hold the scraped counts."""
+    les = ["0.1", "0.5", "1.0", "2.5", "+Inf"]
+    series = [L("h_bucket", code=c, le=le) for c in ("200", "500") for le in les]
+    series += [L("h_sum", code=c) for c in ("200", "500")]
+    series += [L("h_count", code=c) for c in ("200", "500")]
+    series += [L("s", quantile=q) for q in ("0.5", "0.9", "0.99")] + [L("s_sum"), L("s_count")]
+    refs = [Series(lb) for lb in series]
+    by_cols, by_samples = Translator(AgentSection(), env={}), Translator(AgentSection(), env={})
+    for i in range(1, 4):
+        cum = [float(i * k) for k in (1, 3, 4, 6, 7)]  # cumulative per le, +Inf = count
+        vals = cum + [2 * x for x in cum] + [1.5 * i, 3.0 * i] + [cum[-1], 2 * cum[-1]]
+        vals += [0.1 * i, 0.2 * i, 0.3 * i, 9.0 * i, 5.0 * i]
+        cols = ScrapeBatch(TARGET, 1_000 + i * 15_000, None, META, series=refs, values=vals)
+        plain = ScrapeBatch(TARGET, cols.timestamp_ms, cols.samples, META)
+        a = decoded(by_cols.translate(cols))
+        assert a == decoded(by_samples.translate(plain)), i
+        metrics = {m.name: m for m in a[0].resource_metrics[0].scope_metrics[0].metrics}
+        hist = sorted(
+            metrics["h"].histogram.data_points, key=lambda p: p.attributes[0].value.string_value
+        )
+        assert [list(p.bucket_counts) for p in hist] == [
+            [i, 2 * i, i, 2 * i, i],
+            [2 * i, 4 * i, 2 * i, 4 * i, 2 * i],
+        ]
+        assert list(hist[0].explicit_bounds) == [0.1, 0.5, 1.0, 2.5]
+        (sp,) = metrics["s"].summary.data_points
+        assert [(q.quantile, q.value) for q in sp.quantile_values] == [
+            (0.5, 0.1 * i),
+            (0.9, 0.2 * i),
+            (0.99, 0.3 * i),
+        ]
