@@ -148,7 +148,7 @@ _LNAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _SKELETON_RE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{(" + _LNAME + r'=(?:",' + _LNAME + r"=)*)")
 # skeleton -> (metric name, label names, index of "le" or -1, index of "quantile" or -1)
 Skeleton = tuple[str, tuple[str, ...], int, int]
-_SKELETONS: dict[str, Skeleton] = {}
+SKELETONS: dict[str, Skeleton] = {}
 _SKELETONS_MAX = 2048
 # value token -> float, for tokens parse_float accepted (KSM pages are mostly "0" and "1")
 FLOAT_MEMO: dict[str, float] = {}
@@ -160,7 +160,7 @@ CANON_RE = re.compile(
 PAIRS_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*(?:\\.[^"\\]*)*)"')
 
 
-def _skeleton(key: str) -> Skeleton | None:
+def new_skeleton(key: str) -> Skeleton | None:
     """Validate a new skeleton (see above) and remember it; None if the line needs another path."""
     m = _SKELETON_RE.fullmatch(key)
     if m is None:
@@ -174,9 +174,9 @@ def _skeleton(key: str) -> Skeleton | None:
         names.index("le") if "le" in names else -1,
         names.index("quantile") if "quantile" in names else -1,
     )
-    if len(_SKELETONS) >= _SKELETONS_MAX:
-        _SKELETONS.clear()
-    _SKELETONS[key] = got
+    if len(SKELETONS) >= _SKELETONS_MAX:
+        SKELETONS.clear()
+    SKELETONS[key] = got
     return got
 
 
@@ -195,16 +195,16 @@ def split_labels(line: str, mtype: str) -> tuple[Skeleton, list[str], str] | Non
     else:
         return None
     key = '"'.join(parts[0:-1:2])
-    sk = _SKELETONS.get(key)
+    sk = SKELETONS.get(key)
     if sk is None:
-        sk = _skeleton(key)
+        sk = new_skeleton(key)
         if sk is None:
             return None
-    _canonical_bound(parts, sk, mtype)
+    canonical_bound(parts, sk, mtype)
     return sk, parts, rest
 
 
-def _canonical_bound(parts: list[str], sk: Skeleton, mtype: str) -> None:
+def canonical_bound(parts: list[str], sk: Skeleton, mtype: str) -> None:
     """Rewrite the le (histogram) / quantile (summary) value among ``parts`` (a line split at
     '"') to its canonical float form, as Prometheus 3 does."""
     if mtype == "histogram":

@@ -37,10 +37,14 @@ from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import ParseError, parse_float, quote
 from agent.scrape._parse_om import parse_openmetrics
 from agent.scrape._parse_text import (
+    SKELETONS,
+    canonical_bound,
     expand,
+    new_skeleton,
     parse_comment_line,
     parse_sample_flat,
     parse_sample_line,
+    quick_float,
 )
 
 __all__ = ["ParseError", "ParseResult", "Parser", "detect_format", "Exemplar"]
@@ -248,6 +252,7 @@ class Parser:
         vappend = values.append
         stamps: list[int | None] | None = None
         vals_get = _VALUES.get
+        skel_get = SKELETONS.get
         strings = self._strings.setdefault
         old_comments = self._comments
         comments: dict[str, tuple[str, str, str] | None] = {}
@@ -284,58 +289,136 @@ class Parser:
                         else:
                             m[1] = arg
                     continue
-                # Quick path for series seen before: "<series> <value>" / "<series> <value> <ts>".
-                # A hit means the text before the value is exactly a validated series text; the
-                # value (and timestamp) are still checked on every line.
+                # Quick path for series seen before: "<series> <value>" / "<series> <value> <ts>",
+                # looked up in the shape of the last sample line (pages are uniform). A hit means
+                # the text before the value is exactly a validated series text; the value (and
+                # timestamp) are still checked on every line.
                 rest, _, tok = line.rpartition(" ")
-                for _attempt in (0, 1):
-                    if with_ts:
-                        series, _, vtok = rest.rpartition(" ")
-                        ent = cache_get(series)
-                        if ent is None or not (tok.isdigit() and tok.isascii() and len(tok) < 19):
-                            with_ts = False
-                            continue
-                        ts: int | None = int(tok)
-                    else:
-                        ent = cache_get(rest)
-                        if ent is None:
-                            with_ts = True
-                            continue
-                        vtok, ts = tok, None
+                if with_ts:
+                    probe, _, vtok = rest.rpartition(" ")
+                    ent = cache_get(probe)
+                    if ent is not None:
+                        if tok.isdigit() and tok.isascii() and len(tok) < 19:
+                            ts: int | None = int(tok)
+                        else:
+                            ent = None
+                else:
+                    probe = rest
+                    ent = cache_get(rest)
+                    vtok, ts = tok, None
+                if ent is not None:
                     v = vals_get(vtok)
                     if v is None:
                         try:
                             v = float(vtok)
                         except ValueError:
-                            break
-                        # Python's float() is laxer than Go's ParseFloat: "_", blanks at either
-                        # end, non-ASCII digits; NaN/Inf spellings and overflow need the full check
-                        if (
-                            v - v != 0
-                            or "_" in vtok
-                            or vtok[-1] <= " "
-                            or vtok[0] <= " "
-                            or not vtok.isascii()
-                        ):
-                            v = _value(vtok)
-                            if v is None:
-                                break
-                    break
+                            pass
+                        else:
+                            # Python's float() is laxer than Go's ParseFloat: "_", blanks at
+                            # either end, non-ASCII digits; NaN/Inf spellings and overflow need
+                            # the full check
+                            if (
+                                v - v != 0
+                                or "_" in vtok
+                                or vtok[-1] <= " "
+                                or vtok[0] <= " "
+                                or not vtok.isascii()
+                            ):
+                                v = _value(vtok)
+                    if v is None:  # a seen series, a value to report: the slow path says why
+                        ent = None
+                        missed = False
+                elif line[0] == "\x00":
+                    stop = True
+                    break  # Prometheus' lexer ends the input at a NUL in this position
                 else:
                     v = None
+                    missed = True
+                    # Not seen in this shape. When the line takes _parse_text's quick path 1
+                    # (no backslash, ASCII: see split_labels) it is parsed here, as
+                    # parse_sample_flat would, and its series text is the string just looked
+                    # up (hash already computed) or, with the other shape, the one looked up
+                    # next (a series seen before after all).
+                    if "\\" not in line and line.isascii():
+                        parts = line.split('"')
+                        tail = parts[-1]
+                        cut = 2 if tail[:2] == "} " else 3 if tail[:3] == ",} " else 0
+                        nparts = len(parts)
+                        sk = None
+                        if cut and nparts & 1 and nparts > 1:
+                            key = '"'.join(parts[0:-1:2])
+                            sk = skel_get(key) or new_skeleton(key)
+                        if sk is None:
+                            pass
+                        elif len(tail) - cut == len(tok):  # no timestamp: the value is tok
+                            v = vals_get(tok)
+                            if v is None:
+                                v = quick_float(tok)
+                            ts = None
+                            series = rest
+                            other = with_ts
+                        else:
+                            vtok, _, ttok = tail[cut:].partition(" ")
+                            if ttok.isdigit() and len(ttok) < 19:
+                                v = vals_get(vtok)
+                                if v is None:
+                                    v = quick_float(vtok)
+                                ts = int(ttok)
+                                series = probe if with_ts else rest[: len(rest) - len(vtok) - 1]
+                                other = not with_ts
+                        if v is not None:
+                            missed = False
+                            if other:
+                                with_ts = not with_ts
+                                ent = cache_get(series)
+                            if ent is None:
+                                if mtype == "histogram" or mtype == "summary":
+                                    canonical_bound(parts, sk, mtype)  # type: ignore[arg-type]
+                                    parts.pop()
+                                    parts[0::2] = sk[1]  # type: ignore[index]
+                                    vals = parts[1::2]
+                                    parts[1::2] = map(strings, vals, vals)
+                                    fresh[series] = kept[series] = (sk[0], tuple(parts))  # type: ignore[index]
+                                else:
+                                    parts.pop()
+                                    parts[0::2] = sk[1]  # type: ignore[index]
+                                    vals = parts[1::2]
+                                    parts[1::2] = map(strings, vals, vals)
+                                    fresh[series] = (sk[0], tuple(parts))  # type: ignore[index]
+                                cache[series] = ent = series
                 if v is None:
-                    if line[0] == "\x00":
-                        stop = True
-                        break  # Prometheus' lexer ends the input at a NUL in this position
-                    # Held until the next stage has them, but a first scrape holds every
-                    # series' labels at once: share repeated strings (label names, namespaces,
-                    # pod names, uids ...) and keep them flat (see compact); -70 MB at a KSM
-                    # page's peak.
-                    series, parsed, v, ts = parse_sample_flat(line, lineno, mtype, strings)
-                    fresh[series] = parsed
-                    if mtype == "histogram" or mtype == "summary":
-                        kept[series] = parsed
-                    cache[series] = ent = series
+                    if missed:
+                        # A line of another shape or form: look it up in the other shape, as
+                        # the quick path did before the slow path
+                        if with_ts:
+                            ent = cache_get(rest)
+                            vtok, ts = tok, None
+                        else:
+                            probe, _, vtok = rest.rpartition(" ")
+                            ent = cache_get(probe)
+                            if ent is not None:
+                                if tok.isdigit() and tok.isascii() and len(tok) < 19:
+                                    ts = int(tok)
+                                else:
+                                    ent = None
+                        if ent is not None:
+                            v = vals_get(vtok)
+                            if v is None:
+                                v = _quick_value(vtok)
+                            if v is None:
+                                ent = None
+                            else:
+                                with_ts = not with_ts
+                    if ent is None:
+                        # The general slow path. A first scrape holds every series' labels at
+                        # once (until the next stage has them): share repeated strings (label
+                        # names, namespaces, pod names, uids ...) and keep them flat (see
+                        # compact); -70 MB at a KSM page's peak.
+                        series, parsed, v, ts = parse_sample_flat(line, lineno, mtype, strings)
+                        fresh[series] = parsed
+                        if mtype == "histogram" or mtype == "summary":
+                            kept[series] = parsed
+                        cache[series] = ent = series
                 if ts is not None:
                     if stamps is None:
                         stamps = result.stamps = [None] * len(values)
@@ -347,6 +430,18 @@ class Parser:
         self._comments = comments
         if meta:
             result.metadata = {k: MetricMeta(type=t, help=h) for k, (t, h) in meta.items()}
+
+
+def _quick_value(tok: str) -> float | None:
+    """The quick path's value check (inline in ``Parser._parse_text``): the float, or None to
+    leave the line to the slow path."""
+    try:
+        v = float(tok)
+    except ValueError:
+        return None
+    if v - v != 0 or "_" in tok or tok[-1] <= " " or tok[0] <= " " or not tok.isascii():
+        return _value(tok)
+    return v
 
 
 def _value(tok: str) -> float | None:
