@@ -55,6 +55,7 @@ _VALUES: dict[str, float] = {
     tok: float(tok) for tok in ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
 }
 _VALUES_MAX = 4096
+_BY_TEXT = 1 << 62  # Parser._next when the next stage's asks go through Parser._fresh
 _BLOCK = 1 << 20  # characters of text split into lines at a time
 
 _PROTOCOLS = {
@@ -129,7 +130,19 @@ def detect_format(content_type: str, fallback: str = "PrometheusText0.0.4") -> s
 class Parser:
     """One per target. Caches the parsed form of each series text across scrapes."""
 
-    __slots__ = ("_cache", "_comments", "_format", "_fresh", "_kept", "_last", "_strings", "strict")
+    __slots__ = (
+        "_cache",
+        "_comments",
+        "_format",
+        "_fresh",
+        "_kept",
+        "_last",
+        "_new",
+        "_next",
+        "_parsed",
+        "_strings",
+        "strict",
+    )
 
     def __init__(self, *, strict: bool = False) -> None:
         """``strict=True`` also enforces the OpenMetrics specification's family-level rules
@@ -138,11 +151,19 @@ class Parser:
         self.strict = strict
         # series text -> what the quick path needs. Text format: the key itself, so samples
         # reference one string per series (and the next stage's lookups hit by identity);
-        # its parsed form is kept only while the next stage may ask for it (``_fresh``, until
-        # ``sweep``) or when re-parsing could not give it back (``_kept``: le/quantile values
-        # rewritten under a histogram/summary TYPE). OpenMetrics: CacheEntry tuples.
+        # its parsed form is kept only while the next stage may ask for it (``_new`` and
+        # ``_parsed``, until ``sweep``) or when re-parsing could not give it back (``_kept``:
+        # le/quantile values rewritten under a histogram/summary TYPE). OpenMetrics:
+        # CacheEntry tuples.
         self._cache: dict[str, Any] = {}
-        self._fresh: dict[str, Any] = {}
+        # The series new in the last parse, in order, and their parsed forms: two lists, not
+        # a dict (a first scrape adds ~140k series). The next stage asks for them in the same
+        # order (``_next``: the one it should ask for next); ``_fresh`` maps them by text,
+        # built the first time it asks out of order (or when a series was parsed twice).
+        self._new: list[str] = []
+        self._parsed: list[Any] = []
+        self._next = 0
+        self._fresh: dict[str, Any] | None = None
         self._kept: dict[str, Any] = {}
         self._comments: dict[str, tuple[str, str, str] | None] = {}
         self._strings: dict[str, str] = {}
@@ -163,7 +184,10 @@ class Parser:
             self._comments.clear()
             self._kept.clear()
             self._format = fmt
-        self._fresh = {}
+        self._new = []
+        self._parsed = []
+        self._next = 0
+        self._fresh = None
         result = ParseResult()
         try:
             if fmt == "openmetrics":
@@ -194,7 +218,7 @@ class Parser:
         if self._format != "text":
             ent = self._cache[series]
             return ent[0], expand(ent[1])
-        ent = self._fresh.get(series) or self._kept.get(series)
+        ent = self._parsed_form(series)
         if ent is not None:
             return ent[0], expand(ent[1])
         if series not in self._cache:
@@ -210,7 +234,7 @@ class Parser:
         if self._format != "text":
             ent = self._cache[series]
             return ent[0], ent[1]
-        got: tuple[str, tuple[str, ...]] | None = self._fresh.get(series) or self._kept.get(series)
+        got: tuple[str, tuple[str, ...]] | None = self._parsed_form(series)
         if got is not None:
             return got
         name, labels = self.series_labels(series)
@@ -219,6 +243,19 @@ class Parser:
             flat.append(k)
             flat.append(v)
         return name, tuple(flat)
+
+    def _parsed_form(self, series: str) -> Any:
+        """The parsed form of a text-format series, if still held (see ``__init__``)."""
+        i = self._next
+        new = self._new
+        if i < len(new) and new[i] is series:
+            self._next = i + 1
+            return self._parsed[i]
+        fresh = self._fresh
+        if fresh is None:
+            fresh = self._fresh = dict(zip(new, self._parsed, strict=True))
+            self._next = _BY_TEXT
+        return fresh.get(series) or self._kept.get(series)
 
     def sweep(self) -> None:
         """Drop cached series not seen in the last parse (bounded memory under churn).
@@ -234,7 +271,9 @@ class Parser:
             self._cache = cache = {s: cache[s] for s in last}
             if self._kept:
                 self._kept = {k: v for k, v in self._kept.items() if k in cache}
-        self._fresh = {}
+        self._new = []
+        self._parsed = []
+        self._fresh = None
         self._strings = {}
         self._last = None
 
@@ -245,7 +284,8 @@ class Parser:
 
     def _parse_text(self, blocks: Iterable[str], result: ParseResult) -> None:
         cache = self._cache
-        fresh = self._fresh
+        new_append = self._new.append
+        parsed_append = self._parsed.append
         kept = self._kept
         sappend = result.series.append
         values = result.values
@@ -344,48 +384,45 @@ class Parser:
                         tail = parts[-1]
                         cut = 2 if tail[:2] == "} " else 3 if tail[:3] == ",} " else 0
                         nparts = len(parts)
-                        sk = None
                         if cut and nparts & 1 and nparts > 1:
                             key = '"'.join(parts[0:-1:2])
                             sk = skel_get(key) or new_skeleton(key)
-                        if sk is None:
-                            pass
-                        elif len(tail) - cut == len(tok):  # no timestamp: the value is tok
-                            v = vals_get(tok)
-                            if v is None:
-                                v = quick_float(tok)
-                            ts = None
-                            series = rest
-                            other = with_ts
                         else:
-                            vtok, _, ttok = tail[cut:].partition(" ")
-                            if ttok.isdigit() and len(ttok) < 19:
-                                v = vals_get(vtok)
-                                if v is None:
-                                    v = quick_float(vtok)
-                                ts = int(ttok)
-                                series = probe if with_ts else rest[: len(rest) - len(vtok) - 1]
-                                other = not with_ts
-                        if v is not None:
-                            missed = False
-                            if other:
-                                with_ts = not with_ts
-                                ent = cache_get(series)
-                            if ent is None:
-                                if mtype == "histogram" or mtype == "summary":
-                                    canonical_bound(parts, sk, mtype)  # type: ignore[arg-type]
-                                    parts.pop()
-                                    parts[0::2] = sk[1]  # type: ignore[index]
-                                    vals = parts[1::2]
-                                    parts[1::2] = map(strings, vals, vals)
-                                    fresh[series] = kept[series] = (sk[0], tuple(parts))  # type: ignore[index]
+                            sk = None
+                        if sk is not None:
+                            if len(tail) - cut == len(tok):  # no timestamp: the value is tok
+                                vtok, ts, series, other = tok, None, rest, with_ts
+                            else:
+                                vtok, _, ttok = tail[cut:].partition(" ")
+                                if ttok.isdigit() and len(ttok) < 19:
+                                    ts = int(ttok)
+                                    series = probe if with_ts else rest[: -len(vtok) - 1]
+                                    other = not with_ts
                                 else:
+                                    vtok = ""  # not this shape after all: the slow path decides
+                            v = vals_get(vtok)
+                            if v is None:
+                                v = quick_float(vtok)
+                            if v is not None:
+                                missed = False
+                                if other:
+                                    with_ts = not with_ts
+                                    ent = cache_get(series)
+                                if ent is None:
+                                    # as parse_sample_flat: labels flat, values shared
                                     parts.pop()
-                                    parts[0::2] = sk[1]  # type: ignore[index]
+                                    bounds = mtype == "histogram" or mtype == "summary"
+                                    if bounds:
+                                        canonical_bound(parts, sk, mtype)
+                                    parts[0::2] = sk[1]
                                     vals = parts[1::2]
                                     parts[1::2] = map(strings, vals, vals)
-                                    fresh[series] = (sk[0], tuple(parts))  # type: ignore[index]
-                                cache[series] = ent = series
+                                    parsed = (sk[0], tuple(parts))
+                                    if bounds:
+                                        kept[series] = parsed
+                                    new_append(series)
+                                    parsed_append(parsed)
+                                    cache[series] = ent = series
                 if v is None:
                     if missed:
                         # A line of another shape or form: look it up in the other shape, as
@@ -409,13 +446,18 @@ class Parser:
                                 ent = None
                             else:
                                 with_ts = not with_ts
-                    if ent is None:
+                    if v is None:
                         # The general slow path. A first scrape holds every series' labels at
                         # once (until the next stage has them): share repeated strings (label
                         # names, namespaces, pod names, uids ...) and keep them flat (see
                         # compact); -70 MB at a KSM page's peak.
                         series, parsed, v, ts = parse_sample_flat(line, lineno, mtype, strings)
-                        fresh[series] = parsed
+                        if series in cache:
+                            # parsed again (a known series in another form): the next stage
+                            # gets the last parse, by text
+                            self._next = _BY_TEXT
+                        new_append(series)
+                        parsed_append(parsed)
                         if mtype == "histogram" or mtype == "summary":
                             kept[series] = parsed
                         cache[series] = ent = series
