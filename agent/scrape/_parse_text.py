@@ -1,9 +1,11 @@
 """Prometheus text format 0.0.4: the per-line slow path (first sighting of a series, comments).
 
-The hot loop lives in ``parse.py``; it calls :func:`parse_sample_line` when a line's series text
-is not cached yet or the quick split did not work, and :func:`parse_comment_line` for ``#``.
-:func:`parse_sample_flat` is the same parse with the labels already compacted for the cache
-(``parse_sample_line`` + ``compact`` without the label pairs in between: ~20% less per new series).
+The hot loop lives in ``parse.py``; it parses a new series itself when the line takes quick path
+1 below (with ``SKELETONS`` / ``new_skeleton`` / ``canonical_bound``, as ``split_labels`` does),
+calls :func:`parse_sample_flat` for other lines whose series text is not cached, and
+:func:`parse_comment_line` for ``#``. :func:`parse_sample_flat` is :func:`parse_sample_line`
+with the labels already compacted for the cache (``parse_sample_line`` + ``compact`` without the
+label pairs in between: ~20% less per new series).
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def parse_series(
 # The common shape of a sample line: a plain name, a label block without blanks, one blank,
 # the value, optionally one blank and a timestamp. Two quick paths take it; any other shape (or
 # any doubt) goes through the general scanner below, which gives the same result for these
-# lines (tests/parse/test_fuzz.py and test_quick_paths.py compare them).
+# lines (tests/parse/test_fuzz.py, test_quick_paths.py and test_new_series.py compare them).
 #
 # 1. No backslash in the line (nearly every line): then each '"' opens or closes a label value,
 #    so ``line.split('"')`` yields the values (odd items) and the text around them (even

@@ -2,12 +2,14 @@
 
 One :class:`Parser` per target. It remembers every series text (the raw ``name{labels}`` part
 of a sample line) across scrapes, so a line whose series was seen before costs a split, a dict
-lookup and a ``float()``. New series go through the validating slow path (``_parse_text`` /
-``_parse_om``), which follows Prometheus' lexers; errors name the line. The result is columns
-(series text, value, timestamp, exemplar), the series text being the cached string object, so
-the next stage's own cache lookups hit by identity. For the text format the parsed labels of a
-series are kept only until the next stage asked for them (``series_labels`` parses the text
-again after that); OpenMetrics entries keep them.
+lookup and a ``float()``. A new text-format series whose line has the common shape (no
+backslash, ASCII: ``_parse_text``'s quick path 1) is parsed right in the loop, its series text
+being the string just looked up; other new series go through the validating slow path
+(``_parse_text`` / ``_parse_om``), which follows Prometheus' lexers; errors name the line. The
+result is columns (series text, value, timestamp, exemplar), the series text being the cached
+string object, so the next stage's own cache lookups hit by identity. For the text format the
+parsed labels of a series are kept only until the next stage asked for them (``series_labels``
+parses the text again after that); OpenMetrics entries keep them.
 
 The body may come in pieces (``parse(iterable_of_bytes, ...)``): the scrape loop passes a gzip
 body's inflated pieces as they are produced, and the text format is decoded and split a block
