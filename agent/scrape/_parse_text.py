@@ -152,8 +152,12 @@ _SKELETON_RE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{(" + _LNAME + r'=(?:",' 
 Skeleton = tuple[str, tuple[str, ...], int, int]
 SKELETONS: dict[str, Skeleton] = {}
 _SKELETONS_MAX = 2048
-# value token -> float, for tokens parse_float accepted (KSM pages are mostly "0" and "1")
-FLOAT_MEMO: dict[str, float] = {}
+# value token -> float, for tokens parse_float accepted (KSM pages are mostly "0" and "1").
+# Filled up to _MEMO_MAX by whatever pages come first, so the common tokens are there from the
+# start: the text parser looks them up in its own table first, and would leave them out.
+FLOAT_MEMO: dict[str, float] = {
+    tok: float(tok) for tok in ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
+}
 
 _PAIR = _LNAME + r'="[^"\\]*(?:\\.[^"\\]*)*"'
 CANON_RE = re.compile(

@@ -240,3 +240,16 @@ def test_a_series_parsed_twice_gives_its_last_parse() -> None:
     assert r.series == ['x{le="1"}', 'x{le="1"}', "x_sum"]
     assert p.series_flat(r.series[0]) == ("x", ("le", "1.0"))
     assert p.series_flat("x_sum") == ("x_sum", ())
+
+
+def test_common_values_stay_remembered_after_a_first_scrape() -> None:
+    """The value memo is bounded and filled by the first pages parsed; the OpenMetrics quick path
+    relies on it for "0" and "1", which the text parser looks up in its own table first."""
+    from agent.scrape._parse_common import parse_float
+    from agent.scrape._parse_text import _MEMO_MAX, FLOAT_MEMO
+
+    page = "\n".join(f'm{{i="{i}"}} {i}.5' for i in range(_MEMO_MAX + 10))
+    Parser().parse(page.encode(), "text")
+    assert len(FLOAT_MEMO) == _MEMO_MAX
+    for tok in ("0", "1", "0.0", "1.0", "-1"):
+        assert repr(FLOAT_MEMO[tok]) == repr(parse_float(tok))
