@@ -1,9 +1,11 @@
 """Prometheus text format 0.0.4: the per-line slow path (first sighting of a series, comments).
 
-The hot loop lives in ``parse.py``; it calls :func:`parse_sample_line` when a line's series text
-is not cached yet or the quick split did not work, and :func:`parse_comment_line` for ``#``.
-:func:`parse_sample_flat` is the same parse with the labels already compacted for the cache
-(``parse_sample_line`` + ``compact`` without the label pairs in between: ~20% less per new series).
+The hot loop lives in ``parse.py``; it parses a new series itself when the line takes quick path
+1 below (with ``SKELETONS`` / ``new_skeleton`` / ``canonical_bound``, as ``split_labels`` does),
+calls :func:`parse_sample_flat` for other lines whose series text is not cached, and
+:func:`parse_comment_line` for ``#``. :func:`parse_sample_flat` is :func:`parse_sample_line`
+with the labels already compacted for the cache (``parse_sample_line`` + ``compact`` without the
+label pairs in between: ~20% less per new series).
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def parse_series(
 # The common shape of a sample line: a plain name, a label block without blanks, one blank,
 # the value, optionally one blank and a timestamp. Two quick paths take it; any other shape (or
 # any doubt) goes through the general scanner below, which gives the same result for these
-# lines (tests/parse/test_fuzz.py and test_quick_paths.py compare them).
+# lines (tests/parse/test_fuzz.py, test_quick_paths.py and test_new_series.py compare them).
 #
 # 1. No backslash in the line (nearly every line): then each '"' opens or closes a label value,
 #    so ``line.split('"')`` yields the values (odd items) and the text around them (even
@@ -148,10 +150,14 @@ _LNAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _SKELETON_RE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{(" + _LNAME + r'=(?:",' + _LNAME + r"=)*)")
 # skeleton -> (metric name, label names, index of "le" or -1, index of "quantile" or -1)
 Skeleton = tuple[str, tuple[str, ...], int, int]
-_SKELETONS: dict[str, Skeleton] = {}
+SKELETONS: dict[str, Skeleton] = {}
 _SKELETONS_MAX = 2048
-# value token -> float, for tokens parse_float accepted (KSM pages are mostly "0" and "1")
-FLOAT_MEMO: dict[str, float] = {}
+# value token -> float, for tokens parse_float accepted (KSM pages are mostly "0" and "1").
+# Filled up to _MEMO_MAX by whatever pages come first, so the common tokens are there from the
+# start: the text parser looks them up in its own table first, and would leave them out.
+FLOAT_MEMO: dict[str, float] = {
+    tok: float(tok) for tok in ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
+}
 
 _PAIR = _LNAME + r'="[^"\\]*(?:\\.[^"\\]*)*"'
 CANON_RE = re.compile(
@@ -160,7 +166,7 @@ CANON_RE = re.compile(
 PAIRS_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*(?:\\.[^"\\]*)*)"')
 
 
-def _skeleton(key: str) -> Skeleton | None:
+def new_skeleton(key: str) -> Skeleton | None:
     """Validate a new skeleton (see above) and remember it; None if the line needs another path."""
     m = _SKELETON_RE.fullmatch(key)
     if m is None:
@@ -174,9 +180,9 @@ def _skeleton(key: str) -> Skeleton | None:
         names.index("le") if "le" in names else -1,
         names.index("quantile") if "quantile" in names else -1,
     )
-    if len(_SKELETONS) >= _SKELETONS_MAX:
-        _SKELETONS.clear()
-    _SKELETONS[key] = got
+    if len(SKELETONS) >= _SKELETONS_MAX:
+        SKELETONS.clear()
+    SKELETONS[key] = got
     return got
 
 
@@ -195,16 +201,16 @@ def split_labels(line: str, mtype: str) -> tuple[Skeleton, list[str], str] | Non
     else:
         return None
     key = '"'.join(parts[0:-1:2])
-    sk = _SKELETONS.get(key)
+    sk = SKELETONS.get(key)
     if sk is None:
-        sk = _skeleton(key)
+        sk = new_skeleton(key)
         if sk is None:
             return None
-    _canonical_bound(parts, sk, mtype)
+    canonical_bound(parts, sk, mtype)
     return sk, parts, rest
 
 
-def _canonical_bound(parts: list[str], sk: Skeleton, mtype: str) -> None:
+def canonical_bound(parts: list[str], sk: Skeleton, mtype: str) -> None:
     """Rewrite the le (histogram) / quantile (summary) value among ``parts`` (a line split at
     '"') to its canonical float form, as Prometheus 3 does."""
     if mtype == "histogram":

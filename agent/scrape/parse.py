@@ -2,12 +2,14 @@
 
 One :class:`Parser` per target. It remembers every series text (the raw ``name{labels}`` part
 of a sample line) across scrapes, so a line whose series was seen before costs a split, a dict
-lookup and a ``float()``. New series go through the validating slow path (``_parse_text`` /
-``_parse_om``), which follows Prometheus' lexers; errors name the line. The result is columns
-(series text, value, timestamp, exemplar), the series text being the cached string object, so
-the next stage's own cache lookups hit by identity. For the text format the parsed labels of a
-series are kept only until the next stage asked for them (``series_labels`` parses the text
-again after that); OpenMetrics entries keep them.
+lookup and a ``float()``. A new text-format series whose line has the common shape (no
+backslash, ASCII: ``_parse_text``'s quick path 1) is parsed right in the loop, its series text
+being the string just looked up; other new series go through the validating slow path
+(``_parse_text`` / ``_parse_om``), which follows Prometheus' lexers; errors name the line. The
+result is columns (series text, value, timestamp, exemplar), the series text being the cached
+string object, so the next stage's own cache lookups hit by identity. For the text format the
+parsed labels of a series are kept only until the next stage asked for them (``series_labels``
+parses the text again after that); OpenMetrics entries keep them.
 
 The body may come in pieces (``parse(iterable_of_bytes, ...)``): the scrape loop passes a gzip
 body's inflated pieces as they are produced, and the text format is decoded and split a block
@@ -37,10 +39,14 @@ from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import ParseError, parse_float, quote
 from agent.scrape._parse_om import parse_openmetrics
 from agent.scrape._parse_text import (
+    SKELETONS,
+    canonical_bound,
     expand,
+    new_skeleton,
     parse_comment_line,
     parse_sample_flat,
     parse_sample_line,
+    quick_float,
 )
 
 __all__ = ["ParseError", "ParseResult", "Parser", "detect_format", "Exemplar"]
@@ -51,6 +57,7 @@ _VALUES: dict[str, float] = {
     tok: float(tok) for tok in ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
 }
 _VALUES_MAX = 4096
+_BY_TEXT = 1 << 62  # Parser._next when the next stage's asks go through Parser._fresh
 _BLOCK = 1 << 20  # characters of text split into lines at a time
 
 _PROTOCOLS = {
@@ -125,7 +132,19 @@ def detect_format(content_type: str, fallback: str = "PrometheusText0.0.4") -> s
 class Parser:
     """One per target. Caches the parsed form of each series text across scrapes."""
 
-    __slots__ = ("_cache", "_comments", "_format", "_fresh", "_kept", "_last", "_strings", "strict")
+    __slots__ = (
+        "_cache",
+        "_comments",
+        "_format",
+        "_fresh",
+        "_kept",
+        "_last",
+        "_new",
+        "_next",
+        "_parsed",
+        "_strings",
+        "strict",
+    )
 
     def __init__(self, *, strict: bool = False) -> None:
         """``strict=True`` also enforces the OpenMetrics specification's family-level rules
@@ -134,11 +153,19 @@ class Parser:
         self.strict = strict
         # series text -> what the quick path needs. Text format: the key itself, so samples
         # reference one string per series (and the next stage's lookups hit by identity);
-        # its parsed form is kept only while the next stage may ask for it (``_fresh``, until
-        # ``sweep``) or when re-parsing could not give it back (``_kept``: le/quantile values
-        # rewritten under a histogram/summary TYPE). OpenMetrics: CacheEntry tuples.
+        # its parsed form is kept only while the next stage may ask for it (``_new`` and
+        # ``_parsed``, until ``sweep``) or when re-parsing could not give it back (``_kept``:
+        # le/quantile values rewritten under a histogram/summary TYPE). OpenMetrics:
+        # CacheEntry tuples.
         self._cache: dict[str, Any] = {}
-        self._fresh: dict[str, Any] = {}
+        # The series new in the last parse, in order, and their parsed forms: two lists, not
+        # a dict (a first scrape adds ~140k series). The next stage asks for them in the same
+        # order (``_next``: the one it should ask for next); ``_fresh`` maps them by text,
+        # built the first time it asks out of order (or when a series was parsed twice).
+        self._new: list[str] = []
+        self._parsed: list[Any] = []
+        self._next = 0
+        self._fresh: dict[str, Any] | None = None
         self._kept: dict[str, Any] = {}
         self._comments: dict[str, tuple[str, str, str] | None] = {}
         self._strings: dict[str, str] = {}
@@ -159,7 +186,10 @@ class Parser:
             self._comments.clear()
             self._kept.clear()
             self._format = fmt
-        self._fresh = {}
+        self._new = []
+        self._parsed = []
+        self._next = 0
+        self._fresh = None
         result = ParseResult()
         try:
             if fmt == "openmetrics":
@@ -190,7 +220,7 @@ class Parser:
         if self._format != "text":
             ent = self._cache[series]
             return ent[0], expand(ent[1])
-        ent = self._fresh.get(series) or self._kept.get(series)
+        ent = self._parsed_form(series)
         if ent is not None:
             return ent[0], expand(ent[1])
         if series not in self._cache:
@@ -206,7 +236,7 @@ class Parser:
         if self._format != "text":
             ent = self._cache[series]
             return ent[0], ent[1]
-        got: tuple[str, tuple[str, ...]] | None = self._fresh.get(series) or self._kept.get(series)
+        got: tuple[str, tuple[str, ...]] | None = self._parsed_form(series)
         if got is not None:
             return got
         name, labels = self.series_labels(series)
@@ -215,6 +245,19 @@ class Parser:
             flat.append(k)
             flat.append(v)
         return name, tuple(flat)
+
+    def _parsed_form(self, series: str) -> Any:
+        """The parsed form of a text-format series, if still held (see ``__init__``)."""
+        i = self._next
+        new = self._new
+        if i < len(new) and new[i] is series:
+            self._next = i + 1
+            return self._parsed[i]
+        fresh = self._fresh
+        if fresh is None:
+            fresh = self._fresh = dict(zip(new, self._parsed, strict=True))
+            self._next = _BY_TEXT
+        return fresh.get(series) or self._kept.get(series)
 
     def sweep(self) -> None:
         """Drop cached series not seen in the last parse (bounded memory under churn).
@@ -230,7 +273,9 @@ class Parser:
             self._cache = cache = {s: cache[s] for s in last}
             if self._kept:
                 self._kept = {k: v for k, v in self._kept.items() if k in cache}
-        self._fresh = {}
+        self._new = []
+        self._parsed = []
+        self._fresh = None
         self._strings = {}
         self._last = None
 
@@ -241,13 +286,15 @@ class Parser:
 
     def _parse_text(self, blocks: Iterable[str], result: ParseResult) -> None:
         cache = self._cache
-        fresh = self._fresh
+        new_append = self._new.append
+        parsed_append = self._parsed.append
         kept = self._kept
         sappend = result.series.append
         values = result.values
         vappend = values.append
         stamps: list[int | None] | None = None
         vals_get = _VALUES.get
+        skel_get = SKELETONS.get
         strings = self._strings.setdefault
         old_comments = self._comments
         comments: dict[str, tuple[str, str, str] | None] = {}
@@ -284,58 +331,138 @@ class Parser:
                         else:
                             m[1] = arg
                     continue
-                # Quick path for series seen before: "<series> <value>" / "<series> <value> <ts>".
-                # A hit means the text before the value is exactly a validated series text; the
-                # value (and timestamp) are still checked on every line.
+                # Quick path for series seen before: "<series> <value>" / "<series> <value> <ts>",
+                # looked up in the shape of the last sample line (pages are uniform). A hit means
+                # the text before the value is exactly a validated series text; the value (and
+                # timestamp) are still checked on every line.
                 rest, _, tok = line.rpartition(" ")
-                for _attempt in (0, 1):
-                    if with_ts:
-                        series, _, vtok = rest.rpartition(" ")
-                        ent = cache_get(series)
-                        if ent is None or not (tok.isdigit() and tok.isascii() and len(tok) < 19):
-                            with_ts = False
-                            continue
-                        ts: int | None = int(tok)
-                    else:
-                        ent = cache_get(rest)
-                        if ent is None:
-                            with_ts = True
-                            continue
-                        vtok, ts = tok, None
+                if with_ts:
+                    probe, _, vtok = rest.rpartition(" ")
+                    ent = cache_get(probe)
+                    if ent is not None:
+                        if tok.isdigit() and tok.isascii() and len(tok) < 19:
+                            ts: int | None = int(tok)
+                        else:
+                            ent = None
+                else:
+                    probe = rest
+                    ent = cache_get(rest)
+                    vtok, ts = tok, None
+                if ent is not None:
                     v = vals_get(vtok)
                     if v is None:
                         try:
                             v = float(vtok)
                         except ValueError:
-                            break
-                        # Python's float() is laxer than Go's ParseFloat: "_", blanks at either
-                        # end, non-ASCII digits; NaN/Inf spellings and overflow need the full check
-                        if (
-                            v - v != 0
-                            or "_" in vtok
-                            or vtok[-1] <= " "
-                            or vtok[0] <= " "
-                            or not vtok.isascii()
-                        ):
-                            v = _value(vtok)
-                            if v is None:
-                                break
-                    break
+                            pass
+                        else:
+                            # Python's float() is laxer than Go's ParseFloat: "_", blanks at
+                            # either end, non-ASCII digits; NaN/Inf spellings and overflow need
+                            # the full check
+                            if (
+                                v - v != 0
+                                or "_" in vtok
+                                or vtok[-1] <= " "
+                                or vtok[0] <= " "
+                                or not vtok.isascii()
+                            ):
+                                v = _value(vtok)
+                    if v is None:  # a seen series, a value to report: the slow path says why
+                        ent = None
+                        missed = False
+                elif line[0] == "\x00":
+                    stop = True
+                    break  # Prometheus' lexer ends the input at a NUL in this position
                 else:
                     v = None
+                    missed = True
+                    # Not seen in this shape. When the line takes _parse_text's quick path 1
+                    # (no backslash, ASCII: see split_labels) it is parsed here, as
+                    # parse_sample_flat would, and its series text is the string just looked
+                    # up (hash already computed) or, with the other shape, the one looked up
+                    # next (a series seen before after all).
+                    if "\\" not in line and line.isascii():
+                        parts = line.split('"')
+                        tail = parts[-1]
+                        cut = 2 if tail[:2] == "} " else 3 if tail[:3] == ",} " else 0
+                        nparts = len(parts)
+                        if cut and nparts & 1 and nparts > 1:
+                            key = '"'.join(parts[0:-1:2])
+                            sk = skel_get(key) or new_skeleton(key)
+                        else:
+                            sk = None
+                        if sk is not None:
+                            if len(tail) - cut == len(tok):  # no timestamp: the value is tok
+                                vtok, ts, series, other = tok, None, rest, with_ts
+                            else:
+                                vtok, _, ttok = tail[cut:].partition(" ")
+                                if ttok.isdigit() and len(ttok) < 19:
+                                    ts = int(ttok)
+                                    series = probe if with_ts else rest[: -len(vtok) - 1]
+                                    other = not with_ts
+                                else:
+                                    vtok = ""  # not this shape after all: the slow path decides
+                            v = vals_get(vtok)
+                            if v is None:
+                                v = quick_float(vtok)
+                            if v is not None:
+                                missed = False
+                                if other:
+                                    with_ts = not with_ts
+                                    ent = cache_get(series)
+                                if ent is None:
+                                    # as parse_sample_flat: labels flat, values shared
+                                    parts.pop()
+                                    bounds = mtype == "histogram" or mtype == "summary"
+                                    if bounds:
+                                        canonical_bound(parts, sk, mtype)
+                                    parts[0::2] = sk[1]
+                                    vals = parts[1::2]
+                                    parts[1::2] = map(strings, vals, vals)
+                                    parsed = (sk[0], tuple(parts))
+                                    if bounds:
+                                        kept[series] = parsed
+                                    new_append(series)
+                                    parsed_append(parsed)
+                                    cache[series] = ent = series
                 if v is None:
-                    if line[0] == "\x00":
-                        stop = True
-                        break  # Prometheus' lexer ends the input at a NUL in this position
-                    # Held until the next stage has them, but a first scrape holds every
-                    # series' labels at once: share repeated strings (label names, namespaces,
-                    # pod names, uids ...) and keep them flat (see compact); -70 MB at a KSM
-                    # page's peak.
-                    series, parsed, v, ts = parse_sample_flat(line, lineno, mtype, strings)
-                    fresh[series] = parsed
-                    if mtype == "histogram" or mtype == "summary":
-                        kept[series] = parsed
-                    cache[series] = ent = series
+                    if missed:
+                        # A line of another shape or form: look it up in the other shape, as
+                        # the quick path did before the slow path
+                        if with_ts:
+                            ent = cache_get(rest)
+                            vtok, ts = tok, None
+                        else:
+                            probe, _, vtok = rest.rpartition(" ")
+                            ent = cache_get(probe)
+                            if ent is not None:
+                                if tok.isdigit() and tok.isascii() and len(tok) < 19:
+                                    ts = int(tok)
+                                else:
+                                    ent = None
+                        if ent is not None:
+                            v = vals_get(vtok)
+                            if v is None:
+                                v = _quick_value(vtok)
+                            if v is None:
+                                ent = None
+                            else:
+                                with_ts = not with_ts
+                    if v is None:
+                        # The general slow path. A first scrape holds every series' labels at
+                        # once (until the next stage has them): share repeated strings (label
+                        # names, namespaces, pod names, uids ...) and keep them flat (see
+                        # compact); -70 MB at a KSM page's peak.
+                        series, parsed, v, ts = parse_sample_flat(line, lineno, mtype, strings)
+                        if series in cache:
+                            # parsed again (a known series in another form): the next stage
+                            # gets the last parse, by text
+                            self._next = _BY_TEXT
+                        new_append(series)
+                        parsed_append(parsed)
+                        if mtype == "histogram" or mtype == "summary":
+                            kept[series] = parsed
+                        cache[series] = ent = series
                 if ts is not None:
                     if stamps is None:
                         stamps = result.stamps = [None] * len(values)
@@ -347,6 +474,18 @@ class Parser:
         self._comments = comments
         if meta:
             result.metadata = {k: MetricMeta(type=t, help=h) for k, (t, h) in meta.items()}
+
+
+def _quick_value(tok: str) -> float | None:
+    """The quick path's value check (inline in ``Parser._parse_text``): the float, or None to
+    leave the line to the slow path."""
+    try:
+        v = float(tok)
+    except ValueError:
+        return None
+    if v - v != 0 or "_" in tok or tok[-1] <= " " or tok[0] <= " " or not tok.isascii():
+        return _value(tok)
+    return v
 
 
 def _value(tok: str) -> float | None:
