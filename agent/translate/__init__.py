@@ -138,6 +138,8 @@ _F_TS_STALE = struct.Struct("<BQBB")  # time(3) + flags(8)=1
 _F_ST_TS_VAL = struct.Struct("<BQBQBd")  # start(2) + time(3) + as_double(4)
 _F_ST_TS_STALE = struct.Struct("<BQBQBB")  # start(2) + time(3) + flags(8)=1
 _F_TS = struct.Struct("<BQ")
+_F_HIST_HEAD = struct.Struct("<BQBQBQBd")  # start(2) + time(3) + count(4) + sum(5)
+_M64 = 0xFFFFFFFFFFFFFFFF
 _DBL = struct.Struct("<d")
 _TEMPORALITY_CUMULATIVE = b"\x10\x02"
 _MONOTONIC = b"\x18\x01"
@@ -1240,6 +1242,16 @@ class Translator:
             counts.append(int(last))
         ts = g.ts * _NS_PER_MS
         start = self._start(st, g, ts, g.count, g.sum if g.has_sum else 0.0, g.created, stale)
+        if start and not stale and g.has_sum and not g.exemplars:
+            # the steady state: start(2) time(3) count(4) sum(5) in one pack
+            body = (
+                g.attrs
+                + _F_HIST_HEAD.pack(0x11, start, 0x19, ts, 0x21, int(g.count) & _M64, 0x29, g.sum)
+                + _pb.ld(6, struct.pack(f"<{len(counts)}Q", *counts))
+            )
+            if bounds:
+                body += _pb.ld(7, struct.pack(f"<{len(bounds)}d", *bounds))
+            return _pb.ld(1, body)
         parts = [g.attrs]
         if start:
             parts.append(_pb.fixed64(2, start))

@@ -250,6 +250,10 @@ def test_buckets_and_quantiles_after_the_first_of_their_point_take_the_fast_path
             [2 * i, 4 * i, 2 * i, 4 * i, 2 * i],
         ]
         assert list(hist[0].explicit_bounds) == [0.1, 0.5, 1.0, 2.5]
+        assert [(p.count, p.sum) for p in hist] == [(7 * i, 1.5 * i), (14 * i, 3.0 * i)]
+        # counts grow: the start time is the first scrape's, as the receiver's
+        assert {p.start_time_unix_nano for p in hist} == {16_000 * 1_000_000}
+        assert hist[0].time_unix_nano == cols.timestamp_ms * 1_000_000
         (sp,) = metrics["s"].summary.data_points
         assert [(q.quantile, q.value) for q in sp.quantile_values] == [
             (0.5, 0.1 * i),
