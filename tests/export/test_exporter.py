@@ -105,6 +105,48 @@ def test_http_delivery_headers_and_coalescing(compression: str) -> None:
         assert h["user-agent"].startswith("scrape-agent/")
 
 
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_http_request_lines_are_those_of_a_per_request_merge(compression: str) -> None:
+    """The sender's headers live on its client (merged once): the request sent has exactly the
+    header lines, in order, and the URL that httpx builds when they are given per request."""
+    import httpx
+
+    from agent.export.sender import USER_AGENT, HTTPSender
+
+    extra = {"user-agent": "custom/1", "X-Key": "v", "accept": "application/x-protobuf"}
+    with OTLPReceiver() as rx:
+        cfg = OTLPConfig(endpoint=rx.http_endpoint, compression=compression, headers=extra)
+
+        async def main() -> None:
+            sender = HTTPSender(cfg)
+            seen: list[httpx.Request] = []
+
+            async def hook(request: httpx.Request) -> None:
+                seen.append(request)
+
+            sender.client.event_hooks["request"] = [hook]
+            body = payload(1).payload
+            try:
+                result = await sender.send(body)
+            finally:
+                await sender.close()
+            assert result.ok
+            per_request = {"Content-Type": "application/x-protobuf", "User-Agent": USER_AGENT}
+            if compression == "gzip":
+                per_request["Content-Encoding"] = "gzip"
+            per_request.update(extra)
+            async with httpx.AsyncClient(trust_env=True) as ref:
+                want = ref.build_request(
+                    "POST", sender.url, content=seen[0].content, headers=per_request
+                )
+            assert len(seen) == 1
+            assert seen[0].headers.raw == want.headers.raw
+            assert str(seen[0].url) == str(want.url) and seen[0].method == "POST"
+
+        run(main)
+        assert rx.headers[0]["user-agent"] == "custom/1" and rx.headers[0]["x-key"] == "v"
+
+
 def test_grpc_delivery_with_metadata_and_gzip() -> None:
     with OTLPReceiver(http=False, grpc=True) as rx:
 
