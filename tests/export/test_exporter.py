@@ -367,6 +367,49 @@ def test_restart_replays_the_queue(tmp_path: Path) -> None:
         run(third)
 
 
+def test_appends_are_fsynced_within_the_interval_and_idle_does_not_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk queue is fsynced one sync interval after appends (every append is covered),
+    and the sync task does not fsync (nor wake up to) while nothing is appended."""
+    import agent.export as export_mod
+
+    monkeypatch.setattr(export_mod, "_SYNC_INTERVAL", 0.05)
+    fsynced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        fsynced.append(fd)
+        real_fsync(fd)
+
+    with OTLPReceiver() as rx:
+        rx.down()  # the batches stay queued: syncs are the only thing to watch
+
+        async def main() -> None:
+            ex = Exporter(agent(rx.http_endpoint), storage_path=str(tmp_path / "q"))
+            await ex.start()
+            q = ex._queue
+            assert isinstance(q, DiskQueue)
+            monkeypatch.setattr(os, "fsync", counting_fsync)
+            try:
+                for round_ in range(3):
+                    before = len(fsynced)
+                    ex.submit(payload(round_))
+                    ex.submit(payload(round_ + 10))
+                    assert q._dirty
+                    await wait_for(lambda b=before: not q._dirty and len(fsynced) > b)
+                    assert fsynced[before:] == [q._write_fd]
+                    # idle: several intervals without appends, no further fsync
+                    synced = len(fsynced)
+                    await asyncio.sleep(0.3)
+                    assert len(fsynced) == synced
+            finally:
+                monkeypatch.setattr(os, "fsync", real_fsync)
+                await ex.stop(drain_timeout=0.1)
+
+        run(main)
+
+
 def test_sigkill_writer_then_replay_truncated_tail(tmp_path: Path) -> None:
     qdir = tmp_path / "q"
     env = dict(os.environ, PYTHONPATH=str(REPO))
