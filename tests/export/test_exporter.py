@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import os
 import signal
@@ -142,6 +143,8 @@ def test_http_request_lines_are_those_of_a_per_request_merge(compression: str) -
             assert len(seen) == 1
             assert seen[0].headers.raw == want.headers.raw
             assert str(seen[0].url) == str(want.url) and seen[0].method == "POST"
+            sent = seen[0].content
+            assert (gzip.decompress(sent) if compression == "gzip" else sent) == body
 
         run(main)
         assert rx.headers[0]["user-agent"] == "custom/1" and rx.headers[0]["x-key"] == "v"
