@@ -793,8 +793,10 @@ class Agent:
 
     async def _watch_config(self) -> None:
         while not self._stop.is_set():
+            # asyncio.timeout, not wait_for: no task created (and run) per wait
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.opts.watch_interval)
+                async with asyncio.timeout(self.opts.watch_interval):
+                    await self._stop.wait()
             if self._stop.is_set():
                 return
             try:
@@ -811,18 +813,20 @@ class Agent:
 
     async def _watch_exporter(self) -> None:
         while not self._stop.is_set():
+            # asyncio.timeout, not wait_for: no task created (and run) per wait
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), EXPORT_CHECK_INTERVAL)
+                async with asyncio.timeout(EXPORT_CHECK_INTERVAL):
+                    await self._stop.wait()
             if self._exporter is None:
                 continue
-            st = as_dict(self._exporter.stats())
-            if int(st.get("consecutive_failures", 0) or 0) > 0:
+            failures, last_error = self._exporter.failures()
+            if failures > 0:
                 self._export_log.update(
                     "export",
                     "failing",
                     "exporting to the OTLP endpoint fails",
                     endpoint=self.cfg.agent.otlp.endpoint,
-                    err=str(st.get("last_error", "")),
+                    err=last_error,
                 )
             else:
                 self._export_log.update(

@@ -86,6 +86,7 @@ class Exporter:
         self._task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._appended: asyncio.Event | None = None  # the disk queue has unsynced appends
         self._stopping = False
         self._st = ExportStats()
         self._pending: list[EncodedBatch] = []  # submitted before start()
@@ -125,6 +126,8 @@ class Exporter:
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="otlp-exporter")
         if isinstance(self._queue, DiskQueue):
+            self._appended = asyncio.Event()
+            self._appended.set()  # whatever start() appended (or a taken-over queue holds)
             self._sync_task = asyncio.create_task(self._sync_loop(), name="otlp-queue-sync")
 
     def submit(self, batch: EncodedBatch) -> None:
@@ -138,6 +141,8 @@ class Exporter:
         self._queue.append(batch)
         if self._wake is not None:
             self._wake.set()
+        if self._appended is not None:
+            self._appended.set()
 
     async def _release_queue(self) -> None:
         """Stop using the disk queue: another Exporter takes it over."""
@@ -201,6 +206,11 @@ class Exporter:
         await asyncio.to_thread(q.close)
 
     # ------------------------------------------------------------------ stats
+
+    def failures(self) -> tuple[int, str]:
+        """``(consecutive_failures, last_error)`` as in :meth:`stats`, without building a
+        snapshot of every counter: the runner's health watcher asks every 2 s."""
+        return self._st.consecutive_failures, self._st.last_error
 
     def stats(self) -> ExportStats:
         s = self._st
@@ -344,8 +354,15 @@ class Exporter:
         )
 
     async def _sync_loop(self) -> None:
+        """fsync the disk queue at most ~``_SYNC_INTERVAL`` after an append (see the queue's
+        durability policy). It sleeps while nothing is appended instead of waking every
+        interval: an append sets ``_appended``, the loop waits one interval (appends in
+        the meantime share the fsync), then syncs."""
         q = self._queue
-        assert q is not None
+        appended = self._appended
+        assert q is not None and appended is not None
         while True:
+            await appended.wait()
+            appended.clear()
             await asyncio.sleep(_SYNC_INTERVAL)
             await q.sync()

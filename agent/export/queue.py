@@ -228,6 +228,8 @@ class DiskQueue(Queue):
             segment_bytes = max(64 * 1024, min(SEGMENT_BYTES, max_bytes // 8))
         self.segment_bytes = segment_bytes
         os.makedirs(path, exist_ok=True)
+        self._ack = os.path.join(path, "ack")
+        self._ack_tmp = os.path.join(path, "ack.tmp")
         self._live: dict[int, int] = {}  # segment -> entries still queued in it
         self._write_seg = -1
         self._write_fd = -1
@@ -269,11 +271,16 @@ class DiskQueue(Queue):
             return (0, 0)
 
     def _save_cursor(self) -> None:
-        tmp = os.path.join(self.path, "ack.tmp")
+        # os-level calls: no buffered file object per ack (the same file, mode and rename)
         try:
-            with open(tmp, "wb") as f:
-                f.write(_CURSOR.pack(*self._cursor))
-            os.replace(tmp, os.path.join(self.path, "ack"))
+            fd = os.open(self._ack_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            try:
+                data = _CURSOR.pack(*self._cursor)
+                if os.write(fd, data) != len(data):
+                    raise OSError(f"short write to {self._ack_tmp}")
+            finally:
+                os.close(fd)
+            os.replace(self._ack_tmp, self._ack)
         except OSError as e:  # a stale cursor only means duplicates after a restart
             log.warning("could not persist the export queue cursor in %s: %s", self.path, e)
 

@@ -22,6 +22,7 @@ gRPC endpoint: ``http://host:port`` -> plaintext, ``https://host:port`` -> TLS, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import ssl
@@ -132,18 +133,25 @@ class HTTPSender:
         verify: ssl.SSLContext | bool = True
         if self.url.startswith("https://"):
             verify = _ssl_context(cfg)
+        # The headers are the client's own and the URL is parsed once: httpx merges the
+        # client's headers with a request's by the same ``Headers.update`` either way (the
+        # same header lines, in the same order), but no longer per request (~60 us a POST).
         self.client = httpx.AsyncClient(
+            headers=headers,
             timeout=httpx.Timeout(cfg.timeout),
             verify=verify,
             trust_env=True,
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
         )
+        self._url: httpx.URL | str = self.url
+        with contextlib.suppress(httpx.InvalidURL):  # an invalid one fails each send, as before
+            self._url = httpx.URL(self.url)
 
     async def send(self, payload: bytes, compressed: bool = False) -> SendResult:
         """POST one request; ``compressed``: ``payload`` is already gzip (with ``gzip`` on)."""
         body = await _gzip(payload) if self.gzip and not compressed else payload
         try:
-            resp = await self.client.post(self.url, content=body, headers=self.headers)
+            resp = await self.client.post(self._url, content=body)
         except httpx.TimeoutException as e:
             return SendResult(False, True, error=f"POST {self.url}: timeout ({type(e).__name__})")
         except httpx.HTTPError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import os
 import signal
@@ -103,6 +104,50 @@ def test_http_delivery_headers_and_coalescing(compression: str) -> None:
         assert h.get("content-encoding") == ("gzip" if compression == "gzip" else None)
         assert h["signoz-ingestion-key"] == "k"
         assert h["user-agent"].startswith("scrape-agent/")
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_http_request_lines_are_those_of_a_per_request_merge(compression: str) -> None:
+    """The sender's headers live on its client (merged once): the request sent has exactly the
+    header lines, in order, and the URL that httpx builds when they are given per request."""
+    import httpx
+
+    from agent.export.sender import USER_AGENT, HTTPSender
+
+    extra = {"user-agent": "custom/1", "X-Key": "v", "accept": "application/x-protobuf"}
+    with OTLPReceiver() as rx:
+        cfg = OTLPConfig(endpoint=rx.http_endpoint, compression=compression, headers=extra)
+
+        async def main() -> None:
+            sender = HTTPSender(cfg)
+            seen: list[httpx.Request] = []
+
+            async def hook(request: httpx.Request) -> None:
+                seen.append(request)
+
+            sender.client.event_hooks["request"] = [hook]
+            body = payload(1).payload
+            try:
+                result = await sender.send(body)
+            finally:
+                await sender.close()
+            assert result.ok
+            per_request = {"Content-Type": "application/x-protobuf", "User-Agent": USER_AGENT}
+            if compression == "gzip":
+                per_request["Content-Encoding"] = "gzip"
+            per_request.update(extra)
+            async with httpx.AsyncClient(trust_env=True) as ref:
+                want = ref.build_request(
+                    "POST", sender.url, content=seen[0].content, headers=per_request
+                )
+            assert len(seen) == 1
+            assert seen[0].headers.raw == want.headers.raw
+            assert str(seen[0].url) == str(want.url) and seen[0].method == "POST"
+            sent = seen[0].content
+            assert (gzip.decompress(sent) if compression == "gzip" else sent) == body
+
+        run(main)
+        assert rx.headers[0]["user-agent"] == "custom/1" and rx.headers[0]["x-key"] == "v"
 
 
 def test_grpc_delivery_with_metadata_and_gzip() -> None:
@@ -323,6 +368,49 @@ def test_restart_replays_the_queue(tmp_path: Path) -> None:
             await ex.stop()
 
         run(third)
+
+
+def test_appends_are_fsynced_within_the_interval_and_idle_does_not_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk queue is fsynced one sync interval after appends (every append is covered),
+    and the sync task does not fsync (nor wake up to) while nothing is appended."""
+    import agent.export as export_mod
+
+    monkeypatch.setattr(export_mod, "_SYNC_INTERVAL", 0.05)
+    fsynced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        fsynced.append(fd)
+        real_fsync(fd)
+
+    with OTLPReceiver() as rx:
+        rx.down()  # the batches stay queued: syncs are the only thing to watch
+
+        async def main() -> None:
+            ex = Exporter(agent(rx.http_endpoint), storage_path=str(tmp_path / "q"))
+            await ex.start()
+            q = ex._queue
+            assert isinstance(q, DiskQueue)
+            monkeypatch.setattr(os, "fsync", counting_fsync)
+            try:
+                for round_ in range(3):
+                    before = len(fsynced)
+                    ex.submit(payload(round_))
+                    ex.submit(payload(round_ + 10))
+                    assert q._dirty
+                    await wait_for(lambda b=before: not q._dirty and len(fsynced) > b)
+                    assert fsynced[before:] == [q._write_fd]
+                    # idle: several intervals without appends, no further fsync
+                    synced = len(fsynced)
+                    await asyncio.sleep(0.3)
+                    assert len(fsynced) == synced
+            finally:
+                monkeypatch.setattr(os, "fsync", real_fsync)
+                await ex.stop(drain_timeout=0.1)
+
+        run(main)
 
 
 def test_sigkill_writer_then_replay_truncated_tail(tmp_path: Path) -> None:
