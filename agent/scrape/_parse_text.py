@@ -155,9 +155,8 @@ _SKELETONS_MAX = 2048
 # value token -> float, for tokens parse_float accepted (KSM pages are mostly "0" and "1").
 # Filled up to _MEMO_MAX by whatever pages come first, so the common tokens are there from the
 # start: the text parser looks them up in its own table first, and would leave them out.
-FLOAT_MEMO: dict[str, float] = {
-    tok: float(tok) for tok in ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
-}
+COMMON_VALUES = ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
+FLOAT_MEMO: dict[str, float] = {tok: float(tok) for tok in COMMON_VALUES}
 
 _PAIR = _LNAME + r'="[^"\\]*(?:\\.[^"\\]*)*"'
 CANON_RE = re.compile(

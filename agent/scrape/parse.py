@@ -39,6 +39,7 @@ from agent.model import Exemplar, MetricMeta
 from agent.scrape._parse_common import ParseError, parse_float, quote
 from agent.scrape._parse_om import parse_openmetrics
 from agent.scrape._parse_text import (
+    COMMON_VALUES,
     SKELETONS,
     canonical_bound,
     expand,
@@ -53,9 +54,7 @@ __all__ = ["ParseError", "ParseResult", "Parser", "detect_format", "Exemplar"]
 
 # The values most samples carry (KSM pages are mostly 0 and 1), and the special spellings
 # once validated: a dict hit is cheaper than float() plus the Go-compatibility checks.
-_VALUES: dict[str, float] = {
-    tok: float(tok) for tok in ("0", "1", "0.0", "1.0", "2", "3", "4", "5", "10", "-1")
-}
+_VALUES: dict[str, float] = {tok: float(tok) for tok in COMMON_VALUES}
 _VALUES_MAX = 4096
 _BY_TEXT = 1 << 62  # Parser._next when the next stage's asks go through Parser._fresh
 _BLOCK = 1 << 20  # characters of text split into lines at a time
